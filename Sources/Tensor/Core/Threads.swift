@@ -1,0 +1,101 @@
+import COpenBLAS
+import Dispatch
+
+/// The library's one thread setting.
+///
+/// Policy (one level of parallelism at a time, measured in docs/PERFORMANCE.md):
+/// - Work that splits into independent items (images of a batch, blocks of output rows, channel
+///   ranges of an elementwise pass) runs through `Threads.parallelFor` with OpenBLAS at one thread
+///   inside each item, so the two never oversubscribe the cores.
+/// - A single large GEMM with nothing outside it to split (`Threads.withBLASThreads`) gets all the
+///   threads inside BLAS, and nothing around it runs concurrently.
+///
+/// Set `Threads.count` once, before work starts (the CLI's `--threads` and the `UNET_THREADS`
+/// environment variable both end up here). Results do not depend on the count beyond BLAS's float
+/// reassociation: every parallel loop partitions work so that each output element is written by
+/// exactly one worker in a fixed order.
+public enum Threads {
+    nonisolated(unsafe) private static var _count: Int = {
+        if let text = getenvString("UNET_THREADS"), let n = Int(text), n >= 1 { return n }
+        return max(1, System.coreCount)
+    }()
+    nonisolated(unsafe) private static var configured = false
+
+    /// The number of threads the library uses (default: `UNET_THREADS`, else the number of cores).
+    public static var count: Int {
+        get { ensureConfigured(); return _count }
+        set {
+            precondition(newValue >= 1, "Threads.count must be >= 1, got \(newValue)")
+            _count = newValue
+            configured = true
+            openblas_set_num_threads(1)
+        }
+    }
+
+    /// BLAS runs single-threaded by default; `withBLASThreads` raises it around one big GEMM.
+    @inline(__always) static func ensureConfigured() {
+        if !configured {
+            configured = true
+            openblas_set_num_threads(1)
+        }
+    }
+
+    /// Runs `body(i)` for `i` in `0..<iterations`, spread over `count` threads when there is more
+    /// than one iteration. Each iteration must write disjoint memory.
+    @inlinable public static func parallelFor(_ iterations: Int, _ body: (Int) -> Void) {
+        if iterations <= 1 || count == 1 {
+            for i in 0..<iterations { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: iterations) { body($0) }
+        }
+    }
+
+    /// Splits `0..<total` into about `chunksPerThread * count` contiguous ranges of at least
+    /// `minimumChunk` elements and runs them in parallel. Ranges are fixed by the arguments, not by
+    /// timing, so results are reproducible.
+    @inlinable public static func parallelRanges(_ total: Int, minimumChunk: Int = 1 << 16,
+                                                 chunksPerThread: Int = 4,
+                                                 _ body: (Range<Int>) -> Void) {
+        let threads = count
+        if total <= minimumChunk || threads == 1 {
+            if total > 0 { body(0..<total) }
+            return
+        }
+        let chunks = min(threads * chunksPerThread, (total + minimumChunk - 1) / minimumChunk)
+        let size = (total + chunks - 1) / chunks
+        parallelFor(chunks) { c in
+            let start = c * size
+            let end = min(total, start + size)
+            if start < end { body(start..<end) }
+        }
+    }
+
+    /// Runs `body` with OpenBLAS using all `count` threads, then returns BLAS to one thread.
+    /// Use it around a single large GEMM; never call it from inside `parallelFor`.
+    public static func withBLASThreads<R>(_ body: () throws -> R) rethrows -> R {
+        ensureConfigured()
+        let n = _count
+        if n == 1 { return try body() }
+        openblas_set_num_threads(Int32(n))
+        defer { openblas_set_num_threads(1) }
+        return try body()
+    }
+}
+
+/// Facts about the host used for defaults.
+public enum System {
+    /// Number of online processor cores.
+    public static var coreCount: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func getenvString(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    return String(cString: value)
+}

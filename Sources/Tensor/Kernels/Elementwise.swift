@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Plain loops over buffers for elementwise work. Large arrays are split across threads
+/// (memory-bound work scales to both cores); small ones run inline to avoid the wake-up cost.
+enum ElementwiseKernels {
+    /// Below this many elements a pass stays on the calling thread.
+    static let parallelThreshold = 1 << 17
+
+    @inline(__always)
+    static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                    _ f: (Float) -> Float) {
+        withoutActuallyEscaping(f) { f in
+            nonisolated(unsafe) let f = f
+            Threads.parallelRanges(n, minimumChunk: parallelThreshold) { r in
+                for i in r { y[i] = f(x[i]) }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func zip(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                    _ n: Int, _ f: (Float, Float) -> Float) {
+        withoutActuallyEscaping(f) { f in
+            nonisolated(unsafe) let f = f
+            Threads.parallelRanges(n, minimumChunk: parallelThreshold) { r in
+                for i in r { y[i] = f(a[i], b[i]) }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func zip3(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
+                     _ y: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Float, Float, Float) -> Float) {
+        withoutActuallyEscaping(f) { f in
+            nonisolated(unsafe) let f = f
+            Threads.parallelRanges(n, minimumChunk: parallelThreshold) { r in
+                for i in r { y[i] = f(a[i], b[i], c[i]) }
+            }
+        }
+    }
+
+    /// y[i] += x[i]
+    static func accumulate(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        Threads.parallelRanges(n, minimumChunk: parallelThreshold) { r in
+            for i in r { y[i] += x[i] }
+        }
+    }
+}
+
+/// Strides for reading a tensor of `shape` as if it had `target` shape (numpy broadcasting):
+/// stride 0 on broadcast axes.
+func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
+    var strides = [Int](repeating: 0, count: target.count)
+    var step = 1
+    let offset = target.count - shape.count
+    for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+        strides[axis + offset] = shape[axis] == 1 ? 0 : step
+        step *= shape[axis]
+    }
+    return strides
+}
+
+/// The broadcast result shape of `a` and `b`, or nil when they are incompatible.
+func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+    let rank = max(a.count, b.count)
+    var result = [Int](repeating: 1, count: rank)
+    for i in 0..<rank {
+        let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
+        let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
+        if da == db || db == 1 { result[i] = da } else if da == 1 { result[i] = db } else { return nil }
+    }
+    return result
+}
+
+/// Applies `f` over the broadcast of `a` (shape sa) and `b` (shape sb) into `y` of shape `out`.
+/// The innermost axis is handled with a tight loop; outer axes by an odometer.
+@inline(__always)
+func broadcastZip(_ a: UnsafePointer<Float>, _ sa: [Int], _ b: UnsafePointer<Float>, _ sb: [Int],
+                  _ y: UnsafeMutablePointer<Float>, _ out: [Int], _ f: (Float, Float) -> Float) {
+    let rank = out.count
+    if rank == 0 { y[0] = f(a[0], b[0]); return }
+    let stA = broadcastStrides(sa, to: out), stB = broadcastStrides(sb, to: out)
+    let inner = out[rank - 1]
+    let ia = stA[rank - 1], ib = stB[rank - 1]
+    let outer = Tensor.elementCount(out) / max(inner, 1)
+    var index = [Int](repeating: 0, count: rank)
+    var offA = 0, offB = 0
+    for o in 0..<outer {
+        let yRow = y + o * inner
+        for j in 0..<inner { yRow[j] = f(a[offA + j * ia], b[offB + j * ib]) }
+        // advance the odometer over axes rank-2 ... 0
+        var axis = rank - 2
+        while axis >= 0 {
+            index[axis] += 1
+            offA += stA[axis]; offB += stB[axis]
+            if index[axis] < out[axis] { break }
+            offA -= stA[axis] * out[axis]; offB -= stB[axis] * out[axis]
+            index[axis] = 0
+            axis -= 1
+        }
+    }
+}

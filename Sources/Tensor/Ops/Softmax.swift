@@ -1,0 +1,151 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Tensor {
+    /// log(softmax(x)) along `axis`, computed stably as x - max - log(sum(exp(x - max))).
+    public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
+        let a = normalizedAxis(axis, "logSoftmax")
+        let (outer, extent, inner) = split(around: a)
+        var y = Tensor(uninitializedShape: shape)
+        let x = storage.pointer, p = y.storage.pointer
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = o * extent * inner + i
+                var m = -Float.infinity
+                for j in 0..<extent { m = Swift.max(m, x[base + j * inner]) }
+                var s: Float = 0
+                for j in 0..<extent { s += expf(x[base + j * inner] - m) }
+                let lse = m + logf(s)
+                for j in 0..<extent { p[base + j * inner] = x[base + j * inner] - lse }
+            }
+        }
+        if Tensor.gradientNeeds(self) != nil {
+            let yv = y.detached
+            y.recordOp("logSoftmax", inputs: [self]) { g in
+                // dx = g - softmax * sum(g)
+                let dx = Tensor(uninitializedShape: yv.shape)
+                let gp = g.storage.pointer, lp = yv.storage.pointer, dp = dx.storage.pointer
+                for o in 0..<outer { for i in 0..<inner {
+                    let base = o * extent * inner + i
+                    var s: Float = 0
+                    for j in 0..<extent { s += gp[base + j * inner] }
+                    for j in 0..<extent { let k = base + j * inner; dp[k] = gp[k] - expf(lp[k]) * s }
+                } }
+                return [dx]
+            }
+        }
+        return y
+    }
+
+    /// softmax along `axis`.
+    public func softmax(alongAxis axis: Int = -1) -> Tensor {
+        let a = normalizedAxis(axis, "softmax")
+        let (outer, extent, inner) = split(around: a)
+        var y = Tensor(uninitializedShape: shape)
+        let x = storage.pointer, p = y.storage.pointer
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = o * extent * inner + i
+                var m = -Float.infinity
+                for j in 0..<extent { m = Swift.max(m, x[base + j * inner]) }
+                var s: Float = 0
+                for j in 0..<extent { let e = expf(x[base + j * inner] - m); p[base + j * inner] = e; s += e }
+                let r = 1 / s
+                for j in 0..<extent { p[base + j * inner] *= r }
+            }
+        }
+        if Tensor.gradientNeeds(self) != nil {
+            let yv = y.detached
+            y.recordOp("softmax", inputs: [self]) { g in
+                // dx = y * (g - sum(g * y))
+                let dx = Tensor(uninitializedShape: yv.shape)
+                let gp = g.storage.pointer, sp = yv.storage.pointer, dp = dx.storage.pointer
+                for o in 0..<outer { for i in 0..<inner {
+                    let base = o * extent * inner + i
+                    var s: Float = 0
+                    for j in 0..<extent { s += gp[base + j * inner] * sp[base + j * inner] }
+                    for j in 0..<extent { let k = base + j * inner; dp[k] = sp[k] * (gp[k] - s) }
+                } }
+                return [dx]
+            }
+        }
+        return y
+    }
+}
+
+/// Softmax cross-entropy of `[N, C, H, W]` logits (or `[N, C]`) against integer class targets
+/// `[N, H, W]` (or `[N]`) stored as Float.
+///
+/// - Parameters:
+///   - weights: optional per-pixel weights, shape of `targets`; each pixel's loss is multiplied by it.
+///   - mask: optional per-pixel mask, shape of `targets`; pixels with mask 0 are ignored.
+/// - Returns: the mean loss over counted pixels, `sum(w * -log p[target]) / countedPixels`
+///   (as PyTorch's `reduction="mean"` with per-pixel weights folded in, and ignored pixels not counted).
+///   A target outside `0..<C` stops with a message: validate user labels before calling.
+public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
+    precondition(logits.rank >= 2, "softmaxCrossEntropy: logits must be [N, C, ...], got \(logits.shape)")
+    let n = logits.shape[0], c = logits.shape[1]
+    let spatial = Array(logits.shape[2...])
+    let inner = spatial.reduce(1, *)
+    precondition(targets.shape == [n] + spatial,
+                 "softmaxCrossEntropy: targets shape \(targets.shape) does not match logits \(logits.shape) (expected \([n] + spatial))")
+    if let weights { precondition(weights.shape == targets.shape, "softmaxCrossEntropy: weights shape \(weights.shape) differs from targets \(targets.shape)") }
+    if let mask { precondition(mask.shape == targets.shape, "softmaxCrossEntropy: mask shape \(mask.shape) differs from targets \(targets.shape)") }
+    let x = logits.storage.pointer, t = targets.storage.pointer
+    let wp = weights?.storage.pointer, mp = mask?.storage.pointer
+    // Per pixel: probabilities are needed for the gradient; keep them in one buffer of the logits' shape.
+    let probabilities = Tensor(uninitializedShape: logits.shape)
+    let pp = probabilities.storage.pointer
+    var total: Double = 0
+    var counted = 0
+    for img in 0..<n {
+        let base = img * c * inner
+        for i in 0..<inner {
+            let pixel = img * inner + i
+            var m = -Float.infinity
+            for j in 0..<c { m = max(m, x[base + j * inner + i]) }
+            var s: Float = 0
+            for j in 0..<c { let e = expf(x[base + j * inner + i] - m); pp[base + j * inner + i] = e; s += e }
+            let r = 1 / s
+            for j in 0..<c { pp[base + j * inner + i] *= r }
+            if let mp, mp[pixel] == 0 { continue }
+            let target = Int(t[pixel])
+            precondition(target >= 0 && target < c && Float(target) == t[pixel],
+                         "softmaxCrossEntropy: target \(t[pixel]) at pixel \(pixel) is not a class in 0..<\(c)")
+            let logp = x[base + target * inner + i] - m - logf(s)
+            total += Double(-logp * (wp?[pixel] ?? 1))
+            counted += 1
+        }
+    }
+    var loss = Tensor(Float(total / Double(max(counted, 1))))
+    if Tensor.gradientNeeds(logits) != nil {
+        let scale = 1 / Float(max(counted, 1))
+        let targetsValue = targets.detached, weightsValue = weights?.detached, maskValue = mask?.detached
+        loss.recordOp("softmaxCrossEntropy", inputs: [logits]) { g in
+            // d/dx_j = w * (p_j - [j == target]) / counted
+            let dx = Tensor(uninitializedShape: probabilities.shape)
+            let dp = dx.storage.pointer, tp = targetsValue.storage.pointer
+            let wp = weightsValue?.storage.pointer, mp = maskValue?.storage.pointer
+            let gs = g.scalar * scale
+            for img in 0..<n {
+                let base = img * c * inner
+                for i in 0..<inner {
+                    let pixel = img * inner + i
+                    if let mp, mp[pixel] == 0 {
+                        for j in 0..<c { dp[base + j * inner + i] = 0 }
+                        continue
+                    }
+                    let k = gs * (wp?[pixel] ?? 1)
+                    let target = Int(tp[pixel])
+                    for j in 0..<c {
+                        let idx = base + j * inner + i
+                        dp[idx] = k * (pp[idx] - (j == target ? 1 : 0))
+                    }
+                }
+            }
+            return [dx]
+        }
+    }
+    return loss
+}

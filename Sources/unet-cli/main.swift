@@ -1,0 +1,2 @@
+import UNet
+print("unet: not yet implemented")
