@@ -102,3 +102,27 @@ func broadcastZip(_ a: UnsafePointer<Float>, _ sa: [Int], _ b: UnsafePointer<Flo
         }
     }
 }
+
+extension ElementwiseKernels {
+    /// Sum of `n` floats: 16-lane Float partial sums over blocks of 256, blocks totalled in Double.
+    /// Vector lanes let the loop vectorize (a scalar `+=` chain cannot be reordered); the short
+    /// blocks keep the Float rounding error small.
+    static func sumInDouble(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+        var total: Double = 0
+        var i = 0
+        let raw = UnsafeRawPointer(x)
+        while i + 256 <= n {
+            var lanes = SIMD16<Float>()
+            var k = i
+            while k < i + 256 {
+                lanes += raw.loadUnaligned(fromByteOffset: k &* 4, as: SIMD16<Float>.self)
+                k &+= 16
+            }
+            total += Double(lanes.sum())
+            i += 256
+        }
+        var tail: Float = 0
+        while i < n { tail += x[i]; i += 1 }
+        return total + Double(tail)
+    }
+}
