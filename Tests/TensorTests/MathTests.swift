@@ -115,3 +115,31 @@ final class MathTests: XCTestCase {
         checkGradients([l]) { softmaxCrossEntropy(logits: $0[0], targets: targets) }
     }
 }
+
+final class FastMathTests: XCTestCase {
+    func testExpMatchesLibmClosely() {
+        var worst: Double = 0
+        var x: Float = -87
+        while x < 88 {
+            let exact = Foundation.exp(Double(x))
+            worst = max(worst, abs(Double(FastMath.exp(x)) - exact) / exact)
+            x += 0.01234
+        }
+        XCTAssertLessThan(worst, 5e-7)
+        XCTAssertEqual(FastMath.exp(-200), 0)
+        XCTAssertEqual(FastMath.exp(0), 1)
+        XCTAssertEqual(FastMath.exp(200), .infinity)
+    }
+
+    func testStoragePoolReusesFreedBuffers() {
+        let pool = StoragePool.shared
+        pool.drain()
+        do { _ = Tensor.zeros([1 << 20]) }
+        XCTAssertEqual(pool.cachedByteCount, 4 << 20)
+        let t = Tensor.ones([1 << 20])
+        XCTAssertEqual(pool.cachedByteCount, 0, "the cached buffer was not reused")
+        XCTAssertEqual(t.sum().scalar, Float(1 << 20))
+        do { _ = Tensor.zeros([1000]) }  // small: not pooled
+        XCTAssertEqual(pool.cachedByteCount, 0)
+    }
+}

@@ -43,7 +43,7 @@ extension Tensor {
             preconditionFailure("broadcasted(to:): shape \(shape) cannot be broadcast to \(target)")
         }
         let y = Tensor(uninitializedShape: target)
-        broadcastZip(storage.pointer, shape, storage.pointer, shape, y.storage.pointer, target) { a, _ in a }
+        broadcastZip(storage.pointer, shape, storage.pointer, shape, y.storage.pointer, target, FirstFunction())
         return y
     }
 
