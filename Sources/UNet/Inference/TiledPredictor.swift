@@ -2,10 +2,11 @@ import Tensor
 
 /// How a fully convolutional network maps an input tile to its output, for tiling.
 public struct TileGeometry: Sendable, Equatable {
-    /// Input tile sides must be multiples of this (2^depth for a U-Net).
+    /// The network's pooling grid (2^depth for a U-Net): tiles are placed at multiples of it.
     public var alignment: Int
     /// Output pixels this close to a tile's edge are discarded: they saw zero padding instead of
-    /// image context. 0 for valid-padded networks (they see no padding at all).
+    /// image context. 0 for valid-padded networks (they see no padding at all). Make it a multiple
+    /// of `alignment` so tiles stay on the network's pooling grid.
     public var contextMargin: Int
     /// Output side for an input side, or nil when the network cannot take that size.
     public var outputSize: @Sendable (Int) -> Int?
@@ -23,10 +24,10 @@ public struct TileGeometry: Sendable, Equatable {
 
     /// The smallest valid input side >= `side`, with its output side.
     func inputSize(atLeast side: Int) -> (input: Int, output: Int)? {
-        var s = max(alignment, (side + alignment - 1) / alignment * alignment)
-        for _ in 0..<4096 {
-            if let o = outputSize(s), o > 2 * contextMargin { return (s, o) }
-            s += alignment
+        var s = max(1, side)
+        for _ in 0..<65536 {
+            if let o = outputSize(s), o >= 2 * contextMargin + alignment { return (s, o) }
+            s += 1
         }
         return nil
     }
@@ -75,7 +76,9 @@ public struct TiledPredictor {
             preconditionFailure("TiledPredictor: no valid input tile size near \(tileSize)")
         }
         let k = geometry.contextMargin
-        let core = tileOut - 2 * k
+        // Tile origins step by `core`; keeping it a multiple of the alignment keeps every tile on
+        // the same pooling grid as the whole image, so a tile computes what the whole would.
+        let core = max(geometry.alignment, (tileOut - 2 * k) / geometry.alignment * geometry.alignment)
         let offset = (tileIn - tileOut) / 2 + k  // input pixels before the first kept output pixel
         let rowsOfTiles = (height + core - 1) / core, colsOfTiles = (width + core - 1) / core
         var result: Tensor? = nil
