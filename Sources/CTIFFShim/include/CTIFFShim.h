@@ -15,5 +15,6 @@ int ctiff_get_u16(TIFF *tif, uint32_t tag, uint16_t *value);
 int ctiff_get_u32(TIFF *tif, uint32_t tag, uint32_t *value);
 /// Like ctiff_get_u16 but falls back to the tag's default value (TIFFGetFieldDefaulted).
 int ctiff_get_u16_defaulted(TIFF *tif, uint32_t tag, uint16_t *value);
+int ctiff_get_u32_defaulted(TIFF *tif, uint32_t tag, uint32_t *value);
 
 #endif

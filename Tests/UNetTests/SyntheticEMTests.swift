@@ -1,0 +1,113 @@
+import Foundation
+import Tensor
+@testable import UNet
+import XCTest
+
+final class SyntheticEMTests: XCTestCase {
+    func testDeterministicForTheSameSeed() {
+        let a = SyntheticEM(width: 96, height: 80, seed: 42)
+        let b = SyntheticEM(width: 96, height: 80, seed: 42)
+        let c = SyntheticEM(width: 96, height: 80, seed: 43)
+        let s1 = a.slice(3), s2 = b.slice(3)
+        XCTAssertEqual(s1.image, s2.image)
+        XCTAssertEqual(s1.label, s2.label)
+        XCTAssertNotEqual(s1.image, c.slice(3).image)
+        XCTAssertNotEqual(s1.image, a.slice(4).image)
+        // Parallel stack generation gives exactly the per-slice result.
+        let (volume, labels) = a.stacks(count: 5)
+        XCTAssertEqual(volume.page(3), s1.image.map(Float.init))
+        XCTAssertEqual(labels.page(3), s1.label.map(Float.init))
+        let (tail, _) = a.stacks(count: 2, first: 3)
+        XCTAssertEqual(tail.page(0), s1.image.map(Float.init))
+    }
+
+    func testLabelsAreBinaryAndMembraneFractionIsISBILike() {
+        let em = SyntheticEM(width: 256, height: 256, seed: 7)
+        let (volume, labels) = em.stacks(count: 6)
+        XCTAssertEqual(volume.format, .uint8)
+        XCTAssertTrue(labels.pixels.allSatisfy { $0 == 0 || $0 == 255 })
+        let membrane = Double(labels.pixels.lazy.filter { $0 == 0 }.count) / Double(labels.pixels.count)
+        print("SyntheticEM membrane fraction: \(membrane)")
+        XCTAssertGreaterThan(membrane, 0.17)
+        XCTAssertLessThan(membrane, 0.28)
+        // Every slice has both classes, and membrane pixels are darker than cell pixels on average.
+        for p in 0..<volume.pages {
+            var sum = [0.0, 0.0], count = [0, 0]
+            for (v, l) in zip(volume.page(p), labels.page(p)) {
+                let k = l == 255 ? 1 : 0
+                sum[k] += Double(v)
+                count[k] += 1
+            }
+            XCTAssertGreaterThan(count[0], 0)
+            XCTAssertGreaterThan(count[1], 0)
+            XCTAssertLessThan(sum[0] / Double(count[0]) + 40, sum[1] / Double(count[1]), "page \(p)")
+        }
+        // Intensities use a good part of the 8-bit range, without saturating.
+        let range = volume.valueRange!
+        XCTAssertLessThan(range.lowerBound, 40)
+        XCTAssertGreaterThan(range.upperBound, 180)
+    }
+
+    func testAnySizeIncludingTiny() {
+        for (w, h) in [(1, 1), (7, 3), (33, 130)] {
+            let s = SyntheticEM(width: w, height: h, seed: 1).slice(0)
+            XCTAssertEqual(s.image.count, w * h)
+            XCTAssertTrue(s.label.allSatisfy { $0 == 0 || $0 == 255 })
+        }
+    }
+
+    func testFastEnoughForTheDefaultDataset() {
+        let em = SyntheticEM(width: 256, height: 256, seed: 2012)
+        // CPU time of this thread, so a busy machine does not fail the test: 30 slices on one core.
+        func threadSeconds() -> Double {
+            var t = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+        }
+        let cpu0 = threadSeconds()
+        for i in 0..<30 { _ = em.slice(i) }
+        let cpu = threadSeconds() - cpu0
+        let start = DispatchTime.now().uptimeNanoseconds
+        let (volume, _) = em.stacks(count: 30)
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print("SyntheticEM: 30 x 256^2: \(cpu) s CPU on one core; \(wall) s wall in parallel")
+        XCTAssertEqual(volume.pages, 30)
+        XCTAssertLessThan(cpu, 1.5)
+    }
+
+    func testWriteReadRoundTripInISBILayout() throws {
+        let folder = makeTemporaryFolder(self).appendingPathComponent("synthetic")
+        let em = SyntheticEM(width: 64, height: 48, seed: 5)
+        try em.write(to: folder, trainCount: 6, testCount: 2)
+        let names = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
+        XCTAssertEqual(names, ["train-volume.tif", "train-labels.tif", "test-volume.tif"])
+        let volume = try ImageStack.read(from: folder.appendingPathComponent("train-volume.tif"))
+        let labels = try ImageStack.read(from: folder.appendingPathComponent("train-labels.tif"))
+        let test = try ImageStack.read(from: folder.appendingPathComponent("test-volume.tif"))
+        let (v, l) = em.stacks(count: 6)
+        XCTAssertEqual(volume, v)
+        XCTAssertEqual(labels, l)
+        XCTAssertEqual(test, em.stacks(count: 2, first: 6).volume)
+        XCTAssertEqual(volume.format, .uint8)
+
+        let data = try ISBIDataset(folder: folder)
+        XCTAssertEqual(data.slices.count, 6)
+        XCTAssertEqual(data.validationSlices, 5...5)
+        XCTAssertEqual(data.train.count, 5)
+        XCTAssertEqual(data.test.count, 2)
+        let inMemory = try em.dataset(trainCount: 6, testCount: 2)
+        XCTAssertEqual(inMemory.slices, data.slices)
+        XCTAssertEqual(inMemory.test, data.test)
+    }
+
+    /// Writes preview PNGs when UNET_PREVIEW_DIR is set (a look at the generator, not a check).
+    func testPreviewWhenRequested() throws {
+        guard let dir = ProcessInfo.processInfo.environment["UNET_PREVIEW_DIR"] else { return }
+        let em = SyntheticEM(width: 256, height: 256, seed: 2012)
+        for i in 0..<2 {
+            let s = em.slice(i)
+            try PNG.write(gray: s.image, width: 256, height: 256, to: URL(fileURLWithPath: "\(dir)/synthetic-\(i).png"))
+            try PNG.write(gray: s.label, width: 256, height: 256, to: URL(fileURLWithPath: "\(dir)/synthetic-\(i)-label.png"))
+        }
+    }
+}
