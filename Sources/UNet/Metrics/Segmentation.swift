@@ -56,24 +56,31 @@ public struct Segmentation: Sendable, Equatable {
 
 /// Labels the 4-connected components of the foreground into `labels` (which must hold zeros) and
 /// returns their number. Iterative flood fill with an explicit stack: O(pixels), no recursion.
+/// The predicate is evaluated once per pixel, up front.
 @inline(__always)
 func labelComponents4(width: Int, height: Int, isForeground: (Int) -> Bool,
                       labels: UnsafeMutableBufferPointer<Int32>) -> Int32 {
-    var next: Int32 = 0
-    var stack = [Int32]()
-    stack.reserveCapacity(1024)
     let n = width * height
-    for start in 0..<n where labels[start] == 0 && isForeground(start) {
+    if n == 0 { return 0 }
+    let mask = UnsafeMutablePointer<Bool>.allocate(capacity: n)
+    let stack = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+    defer { mask.deallocate(); stack.deallocate() }
+    for i in 0..<n { mask[i] = isForeground(i) }
+    let l = labels.baseAddress!
+    var next: Int32 = 0
+    for start in 0..<n where mask[start] && l[start] == 0 {
         next += 1
-        labels[start] = next
-        stack.append(Int32(start))
-        while let top = stack.popLast() {
-            let p = Int(top)
+        l[start] = next
+        stack[0] = Int32(start)
+        var top = 1
+        while top > 0 {
+            top -= 1
+            let p = Int(stack[top])
             let x = p % width
-            if x > 0, labels[p - 1] == 0, isForeground(p - 1) { labels[p - 1] = next; stack.append(Int32(p - 1)) }
-            if x + 1 < width, labels[p + 1] == 0, isForeground(p + 1) { labels[p + 1] = next; stack.append(Int32(p + 1)) }
-            if p >= width, labels[p - width] == 0, isForeground(p - width) { labels[p - width] = next; stack.append(Int32(p - width)) }
-            if p + width < n, labels[p + width] == 0, isForeground(p + width) { labels[p + width] = next; stack.append(Int32(p + width)) }
+            if x > 0, mask[p - 1], l[p - 1] == 0 { l[p - 1] = next; stack[top] = Int32(p - 1); top += 1 }
+            if x + 1 < width, mask[p + 1], l[p + 1] == 0 { l[p + 1] = next; stack[top] = Int32(p + 1); top += 1 }
+            if p >= width, mask[p - width], l[p - width] == 0 { l[p - width] = next; stack[top] = Int32(p - width); top += 1 }
+            if p + width < n, mask[p + width], l[p + width] == 0 { l[p + width] = next; stack[top] = Int32(p + width); top += 1 }
         }
     }
     return next
