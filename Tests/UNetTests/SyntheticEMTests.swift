@@ -109,5 +109,11 @@ final class SyntheticEMTests: XCTestCase {
             try PNG.write(gray: s.image, width: 256, height: 256, to: URL(fileURLWithPath: "\(dir)/synthetic-\(i).png"))
             try PNG.write(gray: s.label, width: 256, height: 256, to: URL(fileURLWithPath: "\(dir)/synthetic-\(i)-label.png"))
         }
+        let real = ISBIDatasetTests.realDataFolder.appendingPathComponent("train-volume.tif")
+        if let stack = try? ImageStack.read(from: real) {
+            let page = stack.page(0)
+            let crop = (0..<(256 * 256)).map { UInt8(page[($0 / 256) * stack.width + $0 % 256]) }
+            try PNG.write(gray: crop, width: 256, height: 256, to: URL(fileURLWithPath: "\(dir)/isbi-0-crop.png"))
+        }
     }
 }

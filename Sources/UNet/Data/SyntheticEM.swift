@@ -32,7 +32,8 @@ public struct SyntheticEM: Sendable {
         public var seed: UInt64
         /// Spacing of the cell seeds' grid, in pixels (cells average a bit more, as some seeds are dropped).
         public var cellSpacing: Float
-        /// Fraction of grid seeds dropped, merging neighbors into larger cells.
+        /// Mean fraction of grid seeds dropped (the rate varies smoothly over the slice, up to 0.6), merging
+        /// neighbors into larger cells.
         public var seedDropRate: Float
         /// Full membrane width range in pixels; each border draws its own width from it.
         public var membraneWidth: ClosedRange<Float>
@@ -40,13 +41,14 @@ public struct SyntheticEM: Sendable {
         public var noise: Float
         /// Standard deviation of the Gaussian blur, in pixels (0 for none).
         public var blur: Float
-        /// Expected number of organelle-like blobs per cell.
+        /// Mean number of organelle-like blobs per cell (a quarter of them mitochondria-like ellipses, the
+        /// rest vesicle-like rings, with a per-cell varying rate).
         public var organellesPerCell: Float
 
         /// Creates a configuration; the defaults give ISBI-like slices (about 22 % membrane).
         public init(width: Int = 256, height: Int = 256, seed: UInt64 = 2012, cellSpacing: Float = 34,
-                    seedDropRate: Float = 0.2, membraneWidth: ClosedRange<Float> = 3...7, noise: Float = 0.05,
-                    blur: Float = 0.8, organellesPerCell: Float = 0.8) {
+                    seedDropRate: Float = 0.2, membraneWidth: ClosedRange<Float> = 2.5...6.5, noise: Float = 0.05,
+                    blur: Float = 0.8, organellesPerCell: Float = 2) {
             self.width = width
             self.height = height
             self.seed = seed
@@ -146,6 +148,7 @@ public struct SyntheticEM: Sendable {
         var x: Float, y: Float
         var cos: Float, sin: Float
         var inverseA2: Float, inverseB2: Float   // 1 / semi-axis^2
+        var inner2: Float                        // (inner radius / outer)^2: 0 filled, > 0 a ring
         var value: Float
     }
 
@@ -169,30 +172,35 @@ public struct SyntheticEM: Sendable {
         var cellOfGrid = [Int32](repeating: -1, count: gw * gh)
         var cells: [Cell] = []
         var blobs: [Blob] = []
+        // Seeds are dropped with a smoothly varying probability: regions of large and of small cells.
+        var dropField = ValueNoise(width: gw, height: gh, cell: 3, generator: generator(index, 8))
         for gy in 0..<gh {
             for gx in 0..<gw {
                 let jx = rng.nextUnitFloat(), jy = rng.nextUnitFloat(), drop = rng.nextUnitFloat()
-                let brightness = 0.60 + 0.16 * (rng.nextUnitFloat() - 0.5)
-                if drop < c.seedDropRate { continue }
+                let brightness = 0.72 + 0.14 * (rng.nextUnitFloat() - 0.5)
+                let dropProbability = min(0.6, 2 * c.seedDropRate * dropField.sample(Float(gx), Float(gy)))
+                if drop < dropProbability { continue }
                 let x = (Float(gx - margin) + 0.05 + 0.9 * jx) * spacing
                 let y = (Float(gy - margin) + 0.05 + 0.9 * jy) * spacing
                 cellOfGrid[gy * gw + gx] = Int32(cells.count)
                 var cell = Cell(x: x, y: y, brightness: brightness, firstBlob: blobs.count, blobCount: 0)
-                // Organelles: a Poisson-ish count around the seed (which lies well inside its cell).
-                var budget = c.organellesPerCell
-                while budget > 0 {
-                    let u = rng.nextUnitFloat()
-                    if u >= min(budget, 0.95) { break }
-                    budget -= 1
-                    let dark = rng.nextUnitFloat() < 0.7
-                    let a = dark ? 2.5 + 4.5 * rng.nextUnitFloat() : 1.5 + 2 * rng.nextUnitFloat()
-                    let b = dark ? a * (0.45 + 0.4 * rng.nextUnitFloat()) : a * (0.8 + 0.2 * rng.nextUnitFloat())
+                // Organelles around the seed (which lies well inside its cell): mitochondria-like dark
+                // ellipses, and vesicle-like small dark rings, a cell-dependent number of them.
+                let mitochondria = poisson(c.organellesPerCell * 0.25, &rng)
+                let vesicles = poisson(c.organellesPerCell * 1.5 * rng.nextUnitFloat(), &rng)
+                for k in 0..<(mitochondria + vesicles) {
+                    let ring = k >= mitochondria
+                    let a = ring ? 2 + 2.5 * rng.nextUnitFloat() : 3 + 5 * rng.nextUnitFloat()
+                    let b = ring ? a * (0.8 + 0.2 * rng.nextUnitFloat()) : a * (0.4 + 0.4 * rng.nextUnitFloat())
                     let angle = Float.pi * rng.nextUnitFloat()
-                    let r = 0.22 * spacing * rng.nextUnitFloat(), phi = 2 * Float.pi * rng.nextUnitFloat()
-                    let value = dark ? 0.30 + 0.12 * rng.nextUnitFloat() : 0.80 + 0.1 * rng.nextUnitFloat()
+                    let r = (ring ? 0.35 : 0.2) * spacing * rng.nextUnitFloat().squareRoot()
+                    let phi = 2 * Float.pi * rng.nextUnitFloat()
+                    let value = ring ? 0.36 + 0.12 * rng.nextUnitFloat() : 0.30 + 0.14 * rng.nextUnitFloat()
+                    let inner: Float = ring ? 0.4 + 0.2 * rng.nextUnitFloat() : 0
                     blobs.append(Blob(x: x + r * Foundation.cos(phi), y: y + r * Foundation.sin(phi),
                                       cos: Foundation.cos(angle), sin: Foundation.sin(angle),
-                                      inverseA2: 1 / (a * a), inverseB2: 1 / (b * b), value: value))
+                                      inverseA2: 1 / (a * a), inverseB2: 1 / (b * b), inner2: inner * inner,
+                                      value: value))
                     cell.blobCount += 1
                 }
                 cells.append(cell)
@@ -200,12 +208,13 @@ public struct SyntheticEM: Sendable {
         }
 
         // Smooth fields: domain warp (x, y), membrane width along borders, two textures.
-        var warpX = ValueNoise(width: w, height: h, cell: spacing * 1.3, generator: generator(index, 2))
-        var warpY = ValueNoise(width: w, height: h, cell: spacing * 1.3, generator: generator(index, 3))
+        var warpX = ValueNoise(width: w, height: h, cell: spacing * 1.2, generator: generator(index, 2))
+        var warpY = ValueNoise(width: w, height: h, cell: spacing * 1.2, generator: generator(index, 3))
         var widthNoise = ValueNoise(width: w, height: h, cell: spacing * 0.6, generator: generator(index, 4))
         var coarse = ValueNoise(width: w, height: h, cell: 24, generator: generator(index, 5))
+        var illumination = ValueNoise(width: w, height: h, cell: 110, generator: generator(index, 9))
         var fine = ValueNoise(width: w, height: h, cell: 3, generator: generator(index, 6))
-        let warpAmplitude = 0.22 * spacing
+        let warpAmplitude = 0.25 * spacing
         let halfWidthRange = (c.membraneWidth.lowerBound / 2)...(c.membraneWidth.upperBound / 2)
 
         let n = w * h
@@ -265,7 +274,7 @@ public struct SyntheticEM: Sendable {
                     lastPair = pair
                     pairHalfWidth = halfWidthRange.lowerBound
                         + (halfWidthRange.upperBound - halfWidthRange.lowerBound) * hashUnit(pair, 1)
-                    membraneValue = 0.10 + 0.22 * hashUnit(pair, 2)
+                    membraneValue = 0.08 + 0.22 * hashUnit(pair, 2)
                 }
                 let halfWidth = pairHalfWidth * (0.75 + 0.5 * widthNoise.sample(Float(x), Float(y)))
 
@@ -273,6 +282,7 @@ public struct SyntheticEM: Sendable {
                 label[y * w + x] = isMembrane ? SyntheticEM.membraneValue : SyntheticEM.cellValue
 
                 var value = owner.brightness + 0.10 * (coarse.sample(Float(x), Float(y)) - 0.5)
+                    + 0.14 * (illumination.sample(Float(x), Float(y)) - 0.5)
                     + 0.08 * (fine.sample(Float(x), Float(y)) - 0.5)
                 if owner.blobCount > 0 && border > halfWidth + 1.5 {
                     for b in owner.firstBlob ..< owner.firstBlob + owner.blobCount {
@@ -280,8 +290,8 @@ public struct SyntheticEM: Sendable {
                         let ex = px - blob.x, ey = py - blob.y
                         let u = ex * blob.cos + ey * blob.sin, v = -ex * blob.sin + ey * blob.cos
                         let r = u * u * blob.inverseA2 + v * v * blob.inverseB2
-                        if r < 1 {
-                            let edge = min(1, (1 - r) * 4)          // soft rim
+                        if r < 1 && r > blob.inner2 {
+                            let edge = min(1, (1 - r) * 4, (r - blob.inner2) * 6)   // soft rims
                             value += (blob.value - value) * edge
                         }
                     }
@@ -324,6 +334,19 @@ public struct SyntheticEM: Sendable {
     let r = g.next()
     let sum = Float(r & 0xFFFF) + Float((r >> 16) & 0xFFFF) + Float((r >> 32) & 0xFFFF) + Float(r >> 48)
     return (sum * (1 / 65536) - 2) * 1.7320508
+}
+
+/// A Poisson sample (Knuth's method; the means here are small).
+private func poisson(_ mean: Float, _ g: inout SeededGenerator) -> Int {
+    guard mean > 0 else { return 0 }
+    let limit = Foundation.exp(-min(mean, 30))
+    var k = 0
+    var p: Float = g.nextUnitFloat()
+    while p > limit && k < 100 {
+        k += 1
+        p *= g.nextUnitFloat()
+    }
+    return k
 }
 
 @inline(__always) private func smoothstep(_ edge0: Float, _ edge1: Float, _ x: Float) -> Float {
