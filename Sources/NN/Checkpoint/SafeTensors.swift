@@ -178,7 +178,7 @@ public struct SafeTensors {
         }
 
         // Byte ranges must tile the data section: sorted by offset, each starts where the last ended.
-        entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
         var position = 0
         var previous: String?
         for entry in entries {

@@ -7,6 +7,13 @@ public struct ShapeMismatch: Equatable, Sendable, CustomStringConvertible {
     /// The shape in the source.
     public let found: [Int]
 
+    /// Creates a mismatch record.
+    public init(name: String, expected: [Int], found: [Int]) {
+        self.name = name
+        self.expected = expected
+        self.found = found
+    }
+
     public var description: String { "\(name): module \(expected), checkpoint \(found)" }
 }
 
@@ -21,6 +28,15 @@ public struct StateLoadReport: Equatable, Sendable, CustomStringConvertible {
     public var unexpected: [String] = []
     /// Names present in both with different shapes (never assigned).
     public var shapeMismatches: [ShapeMismatch] = []
+
+    /// Creates a report.
+    public init(loaded: [String] = [], missing: [String] = [], unexpected: [String] = [],
+                shapeMismatches: [ShapeMismatch] = []) {
+        self.loaded = loaded
+        self.missing = missing
+        self.unexpected = unexpected
+        self.shapeMismatches = shapeMismatches
+    }
 
     /// True when every name matched with the right shape.
     public var isExact: Bool { missing.isEmpty && unexpected.isEmpty && shapeMismatches.isEmpty }
@@ -40,6 +56,12 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable {
     public let path: String
     /// What does not fit.
     public let problem: Problem
+
+    /// Creates an error.
+    public init(path: String, problem: Problem) {
+        self.path = path
+        self.problem = problem
+    }
 
     /// The specific problem.
     public enum Problem: Equatable, Sendable {
