@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "CTIFFShim", dependencies: ["CTIFF"]),
         .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "UNet", dependencies: ["NN", "Tensor", "CTIFF", "CTIFFShim", "CPNG"],
+        .target(name: "UNet", dependencies: ["NN", "Tensor", "COpenBLAS", "CTIFF", "CTIFFShim", "CPNG"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "unet-cli",

@@ -1,2 +1,4 @@
+import Foundation
 import UNet
-print("unet: not yet implemented")
+let rows = TensorReport.run()
+print(TensorReport.format(rows))

@@ -1,13 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 // Broadcasting arithmetic. Shapes follow numpy: axes align from the right, and an extent of 1
 // stretches. The backward pass sums each gradient back to its input's shape.
 
 extension Tensor {
     @inline(__always)
-    static func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    static func binary<F: BinaryFunction>(_ op: String, _ a: Tensor, _ b: Tensor, _ f: F) -> Tensor {
         if a.shape == b.shape {
             let y = Tensor(uninitializedShape: a.shape)
             ElementwiseKernels.zip(a.storage.pointer, b.storage.pointer, y.storage.pointer, a.count, f)
@@ -18,11 +14,9 @@ extension Tensor {
         }
         let y = Tensor(uninitializedShape: out)
         if b.count == 1 && out == a.shape {
-            let s = b.storage.pointer[0]
-            ElementwiseKernels.map(a.storage.pointer, y.storage.pointer, a.count) { f($0, s) }
+            ElementwiseKernels.map(a.storage.pointer, y.storage.pointer, a.count, BindRight(f: f, s: b.storage.pointer[0]))
         } else if a.count == 1 && out == b.shape {
-            let s = a.storage.pointer[0]
-            ElementwiseKernels.map(b.storage.pointer, y.storage.pointer, b.count) { f(s, $0) }
+            ElementwiseKernels.map(b.storage.pointer, y.storage.pointer, b.count, BindLeft(f: f, s: a.storage.pointer[0]))
         } else {
             broadcastZip(a.storage.pointer, a.shape, b.storage.pointer, b.shape, y.storage.pointer, out, f)
         }
@@ -41,7 +35,7 @@ extension Tensor {
 
     /// Elementwise sum with broadcasting.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        var y = binary("+", a, b, +)
+        var y = binary("+", a, b, AddFunction())
         if let needs = gradientNeeds(a, b) {
             let sa = a.shape, sb = b.shape
             y.recordOp("+", inputs: [a, b]) { g in
@@ -53,7 +47,7 @@ extension Tensor {
 
     /// Elementwise difference with broadcasting.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        var y = binary("-", a, b, -)
+        var y = binary("-", a, b, SubtractFunction())
         if let needs = gradientNeeds(a, b) {
             let sa = a.shape, sb = b.shape
             y.recordOp("-", inputs: [a, b]) { g in
@@ -65,7 +59,7 @@ extension Tensor {
 
     /// Elementwise product with broadcasting.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        var y = binary("*", a, b, *)
+        var y = binary("*", a, b, MultiplyFunction())
         if let needs = gradientNeeds(a, b) {
             let av = a.detached, bv = b.detached
             y.recordOp("*", inputs: [a, b]) { g in
@@ -77,7 +71,7 @@ extension Tensor {
 
     /// Elementwise quotient with broadcasting.
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        var y = binary("/", a, b, /)
+        var y = binary("/", a, b, DivideFunction())
         if let needs = gradientNeeds(a, b) {
             let av = a.detached, bv = b.detached
             y.recordOp("/", inputs: [a, b]) { g in
@@ -107,28 +101,10 @@ extension Tensor {
     /// Negates every element.
     public static prefix func - (a: Tensor) -> Tensor { a.affine(scale: -1, shift: 0) }
 
-    /// `scale * self + shift`, elementwise.
-    public func affine(scale: Float, shift: Float) -> Tensor {
-        var y = Tensor(uninitializedShape: shape)
-        ElementwiseKernels.map(storage.pointer, y.storage.pointer, count) { scale * $0 + shift }
-        if let _ = Tensor.gradientNeeds(self) {
-            y.recordOp("affine", inputs: [self]) { g in [g.affine(scale: scale, shift: 0)] }
-        }
-        return y
-    }
-
     /// Adds `other` (same shape) into this tensor's storage without recording on the tape.
     public mutating func addInPlace(_ other: Tensor) {
         precondition(shape == other.shape, "addInPlace: shapes \(shape) and \(other.shape) differ")
         let src = other.storage.pointer
         withUnsafeMutableBufferPointer { ElementwiseKernels.accumulate(src, into: $0.baseAddress!, $0.count) }
-    }
-
-    /// The elementwise result of `f`, with no gradient. For ops without a registered derivative.
-    public func map(_ f: (Float) -> Float) -> Tensor {
-        let y = Tensor(uninitializedShape: shape)
-        let x = storage.pointer, p = y.storage.pointer
-        for i in 0..<count { p[i] = f(x[i]) }
-        return y
     }
 }

@@ -43,7 +43,7 @@ extension Tensor {
             preconditionFailure("broadcasted(to:): shape \(shape) cannot be broadcast to \(target)")
         }
         let y = Tensor(uninitializedShape: target)
-        broadcastZip(storage.pointer, shape, storage.pointer, shape, y.storage.pointer, target) { a, _ in a }
+        broadcastZip(storage.pointer, shape, storage.pointer, shape, y.storage.pointer, target, FirstFunction())
         return y
     }
 
@@ -59,16 +59,7 @@ extension Tensor {
             Threads.parallelFor(n >= ElementwiseKernels.parallelThreshold ? 64 : 1) { c in
                 let lo = n >= ElementwiseKernels.parallelThreshold ? c * chunk : 0
                 let hi = n >= ElementwiseKernels.parallelThreshold ? Swift.min(n, lo + chunk) : n
-                var acc: Double = 0
-                var i = lo
-                // Float partial sums of 256 keep the inner loop vectorized; Double keeps the total exact enough.
-                while i < hi {
-                    let end = Swift.min(hi, i + 256)
-                    var f: Float = 0
-                    for k in i..<end { f += x[k] }
-                    acc += Double(f)
-                    i = end
-                }
+                let acc = ElementwiseKernels.sumInDouble(x + lo, hi - lo)
                 parts[c] = acc
             }
         }

@@ -1,0 +1,352 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Batch-norm loops over NCHW data: per-channel statistics, the fused normalize + activation pass,
+// and the two backward passes. Work is split over (image, channel) planes, so each plane is a
+// contiguous run of H*W floats; per-plane partial sums are combined per channel in image order,
+// which keeps results independent of the thread count.
+//
+// The loops use explicit 16-lane vectors: Float reductions do not auto-vectorize (reassociation),
+// and ELU's exponential needs a vector implementation (`VectorMath.exp`) to stay memory-bound.
+
+typealias Vector16 = SIMD16<Float>
+
+enum VectorMath {
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vector16 {
+        UnsafeRawPointer(p).loadUnaligned(as: Vector16.self)
+    }
+
+    @inline(__always) static func store(_ v: Vector16, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector16.self)
+    }
+
+    /// The first `count` (< 16) elements at `p`, the other lanes zero.
+    @inline(__always) static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> Vector16 {
+        var v = Vector16()
+        for j in 0..<count { v[j] = p[j] }
+        return v
+    }
+
+    @inline(__always) static func storePartial(_ v: Vector16, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        for j in 0..<count { p[j] = v[j] }
+    }
+
+    /// e^x for each lane (Cephes expf: range reduction by ln 2, degree-6 polynomial, about 2 ulp).
+    /// Inputs are clamped to [-87.3, 88.3], so the result stays finite and normal; NaN propagates.
+    @inline(__always) static func exp(_ input: Vector16) -> Vector16 {
+        // pointwiseMin/Max are scalarized on SIMD16 (SWIFT_NOTES.md); `replacing` is not.
+        var x = input.replacing(with: -87.3, where: input .< -87.3)
+        x = x.replacing(with: 88.3, where: x .> 88.3)
+        let magic: Float = 12_582_912  // 1.5 * 2^23: adding it rounds to an integer in the low bits
+        let t = x * 1.442_695_04 + magic
+        let n = t - magic
+        let r = x - n * 0.693_359_375 + n * 2.121_944_40e-4
+        var p = Vector16(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        p = p * (r * r) + r + 1
+        let exponent = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000  // bits of `magic`
+        let twoToN = unsafeBitCast((exponent &+ 127) &<< 23, to: Vector16.self)
+        return p * twoToN
+    }
+}
+
+/// The activation applied after normalization, in vector form, and its derivative recomputed
+/// from the pre-activation value z.
+protocol NormActivationKernel {
+    func apply(_ z: Vector16) -> Vector16
+    /// g * activation'(z)
+    func backward(_ g: Vector16, z: Vector16) -> Vector16
+}
+
+struct IdentityActivationKernel: NormActivationKernel {
+    @inline(__always) func apply(_ z: Vector16) -> Vector16 { z }
+    @inline(__always) func backward(_ g: Vector16, z: Vector16) -> Vector16 { g }
+}
+
+struct ReluActivationKernel: NormActivationKernel {
+    @inline(__always) func apply(_ z: Vector16) -> Vector16 { z.replacing(with: 0, where: z .<= 0) }
+    @inline(__always) func backward(_ g: Vector16, z: Vector16) -> Vector16 { g.replacing(with: 0, where: z .<= 0) }
+}
+
+struct EluActivationKernel: NormActivationKernel {
+    let alpha: Float
+    @inline(__always) func apply(_ z: Vector16) -> Vector16 {
+        let negative = (VectorMath.exp(z) - 1) * alpha
+        return negative.replacing(with: z, where: z .> 0)
+    }
+    @inline(__always) func backward(_ g: Vector16, z: Vector16) -> Vector16 {
+        let negative = g * (VectorMath.exp(z) * alpha)
+        return negative.replacing(with: g, where: z .> 0)
+    }
+}
+
+enum BatchNormKernels {
+    /// Elements summed in Float before the block total moves into a Double.
+    static let blockSize = 4096
+
+    /// Planes per parallel chunk so that a chunk holds at least ~64K elements.
+    @inline(__always)
+    static func planesPerChunk(_ planeSize: Int) -> Int { max(1, (1 << 16) / max(planeSize, 1)) }
+
+    // MARK: Statistics
+
+    /// Sum of (x - shift) and of (x - shift)^2 over `m` elements: Float lanes within blocks of
+    /// `blockSize`, Double across blocks.
+    @inline(__always)
+    static func shiftedSums(_ x: UnsafePointer<Float>, _ m: Int, shift: Float) -> (Double, Double) {
+        var total = 0.0, totalSquares = 0.0
+        let k = Vector16(repeating: shift)
+        var start = 0
+        while start < m {
+            let end = min(m, start &+ blockSize)
+            var s0 = Vector16(), q0 = Vector16(), s1 = Vector16(), q1 = Vector16()
+            var i = start
+            while i &+ 32 <= end {
+                let v0 = VectorMath.load(x + i) - k, v1 = VectorMath.load(x + (i &+ 16)) - k
+                s0 += v0; q0 += v0 * v0
+                s1 += v1; q1 += v1 * v1
+                i &+= 32
+            }
+            var tailSum: Float = 0, tailSquares: Float = 0
+            while i < end {
+                let v = x[i] - shift
+                tailSum += v; tailSquares += v * v
+                i &+= 1
+            }
+            total += Double((s0 + s1).sum() + tailSum)
+            totalSquares += Double((q0 + q1).sum() + tailSquares)
+            start = end
+        }
+        return (total, totalSquares)
+    }
+
+    /// Per-channel mean and biased variance over N, H, W, computed in one pass over `x`.
+    /// Each channel's sums are shifted by one of its own samples, so a large mean does not cancel
+    /// the variance away.
+    static func statistics(_ x: UnsafePointer<Float>, n: Int, c: Int, planeSize hw: Int)
+        -> (mean: [Double], variance: [Double]) {
+        let planes = n * c
+        var partial = [Double](repeating: 0, count: 2 * planes)
+        var shifts = [Float](repeating: 0, count: c)
+        if hw > 0 && n > 0 { for ch in 0..<c { shifts[ch] = x[ch * hw] } }
+        partial.withUnsafeMutableBufferPointer { buffer in
+            let out = buffer.baseAddress!
+            shifts.withUnsafeBufferPointer { shifts in
+                let shifts = shifts.baseAddress!
+                Threads.parallelRanges(planes, minimumChunk: planesPerChunk(hw)) { range in
+                    for p in range {
+                        let (s, q) = shiftedSums(x + p &* hw, hw, shift: shifts[p % c])
+                        out[2 &* p] = s
+                        out[2 &* p &+ 1] = q
+                    }
+                }
+            }
+        }
+        let m = Double(n * hw)
+        var mean = [Double](repeating: 0, count: c), variance = [Double](repeating: 0, count: c)
+        for ch in 0..<c {
+            var s = 0.0, q = 0.0
+            for image in 0..<n {
+                s += partial[2 * (image * c + ch)]
+                q += partial[2 * (image * c + ch) + 1]
+            }
+            let shiftedMean = s / m
+            mean[ch] = Double(shifts[ch]) + shiftedMean
+            variance[ch] = max(q / m - shiftedMean * shiftedMean, 0)
+        }
+        return (mean, variance)
+    }
+
+    // MARK: Forward
+
+    /// y = activation(a[c] * x + b[c]) for every plane.
+    static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, n: Int, c: Int,
+                          planeSize hw: Int, a: [Float], b: [Float], activation: NormActivation) {
+        switch activation {
+        case .identity: normalize(x, y, n: n, c: c, hw: hw, a: a, b: b, IdentityActivationKernel())
+        case .relu: normalize(x, y, n: n, c: c, hw: hw, a: a, b: b, ReluActivationKernel())
+        case .elu(let alpha): normalize(x, y, n: n, c: c, hw: hw, a: a, b: b, EluActivationKernel(alpha: alpha))
+        }
+    }
+
+    static func normalize<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                                   n: Int, c: Int, hw: Int, a: [Float], b: [Float], _ act: A) {
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                let a = a.baseAddress!, b = b.baseAddress!
+                Threads.parallelRanges(n * c, minimumChunk: planesPerChunk(hw)) { range in
+                    for p in range {
+                        let ch = p % c
+                        normalizePlane(x + p &* hw, y + p &* hw, hw, a: a[ch], b: b[ch], act)
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func normalizePlane<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                                        _ m: Int, a: Float, b: Float, _ act: A) {
+        let av = Vector16(repeating: a), bv = Vector16(repeating: b)
+        var i = 0
+        while i &+ 16 <= m {
+            VectorMath.store(act.apply(VectorMath.load(x + i) * av + bv), y + i)
+            i &+= 16
+        }
+        if i < m {
+            let r = m &- i
+            VectorMath.storePartial(act.apply(VectorMath.loadPartial(x + i, r) * av + bv), y + i, r)
+        }
+    }
+
+    // MARK: Backward
+
+    /// Per channel: sum of dz and of dz * (x - mean), where dz = g * activation'(a x + b).
+    static func backwardSums(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, n: Int, c: Int,
+                             planeSize hw: Int, a: [Float], b: [Float], mean: [Float],
+                             activation: NormActivation) -> (sumDz: [Double], sumDzCentered: [Double]) {
+        switch activation {
+        case .identity: return backwardSums(x, g, n: n, c: c, hw: hw, a: a, b: b, mean: mean, IdentityActivationKernel())
+        case .relu: return backwardSums(x, g, n: n, c: c, hw: hw, a: a, b: b, mean: mean, ReluActivationKernel())
+        case .elu(let alpha):
+            return backwardSums(x, g, n: n, c: c, hw: hw, a: a, b: b, mean: mean, EluActivationKernel(alpha: alpha))
+        }
+    }
+
+    static func backwardSums<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                                                      n: Int, c: Int, hw: Int, a: [Float], b: [Float],
+                                                      mean: [Float], _ act: A) -> ([Double], [Double]) {
+        let planes = n * c
+        var partial = [Double](repeating: 0, count: 2 * planes)
+        partial.withUnsafeMutableBufferPointer { buffer in
+            let out = buffer.baseAddress!
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    mean.withUnsafeBufferPointer { mean in
+                        let a = a.baseAddress!, b = b.baseAddress!, mean = mean.baseAddress!
+                        Threads.parallelRanges(planes, minimumChunk: planesPerChunk(hw)) { range in
+                            for p in range {
+                                let ch = p % c
+                                let (s, q) = backwardPlaneSums(x + p &* hw, g + p &* hw, hw, a: a[ch], b: b[ch],
+                                                               mean: mean[ch], act)
+                                out[2 &* p] = s
+                                out[2 &* p &+ 1] = q
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var sumDz = [Double](repeating: 0, count: c), sumDzCentered = [Double](repeating: 0, count: c)
+        for ch in 0..<c {
+            for image in 0..<n {
+                sumDz[ch] += partial[2 * (image * c + ch)]
+                sumDzCentered[ch] += partial[2 * (image * c + ch) + 1]
+            }
+        }
+        return (sumDz, sumDzCentered)
+    }
+
+    @inline(__always)
+    static func backwardPlaneSums<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                                                           _ m: Int, a: Float, b: Float, mean: Float,
+                                                           _ act: A) -> (Double, Double) {
+        let av = Vector16(repeating: a), bv = Vector16(repeating: b), mv = Vector16(repeating: mean)
+        var total = 0.0, totalCentered = 0.0
+        var start = 0
+        while start < m {
+            let end = min(m, start &+ blockSize)
+            var s = Vector16(), q = Vector16()
+            var i = start
+            while i &+ 16 <= end {
+                let xv = VectorMath.load(x + i)
+                let dz = act.backward(VectorMath.load(g + i), z: xv * av + bv)
+                s += dz
+                q += dz * (xv - mv)
+                i &+= 16
+            }
+            if i < end {
+                // Zero-padded lanes have g = 0, hence dz = 0: they add nothing.
+                let r = end &- i
+                let xv = VectorMath.loadPartial(x + i, r)
+                let dz = act.backward(VectorMath.loadPartial(g + i, r), z: xv * av + bv)
+                s += dz
+                q += dz * (xv - mv)
+            }
+            total += Double(s.sum())
+            totalCentered += Double(q.sum())
+            start = end
+        }
+        return (total, totalCentered)
+    }
+
+    /// dx = coefficientDz[c] * dz + coefficientCentered[c] * (x - mean[c]) + constant[c],
+    /// with dz = g * activation'(a x + b) recomputed from x.
+    static func backwardInput(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                              n: Int, c: Int, planeSize hw: Int, a: [Float], b: [Float], mean: [Float],
+                              coefficientDz: [Float], coefficientCentered: [Float], constant: [Float],
+                              activation: NormActivation) {
+        let coefficients = BackwardCoefficients(a: a, b: b, mean: mean, dz: coefficientDz,
+                                                centered: coefficientCentered, constant: constant)
+        switch activation {
+        case .identity: backwardInput(x, g, dx, n: n, c: c, hw: hw, coefficients, IdentityActivationKernel())
+        case .relu: backwardInput(x, g, dx, n: n, c: c, hw: hw, coefficients, ReluActivationKernel())
+        case .elu(let alpha): backwardInput(x, g, dx, n: n, c: c, hw: hw, coefficients, EluActivationKernel(alpha: alpha))
+        }
+    }
+
+    struct BackwardCoefficients {
+        var a, b, mean, dz, centered, constant: [Float]
+        /// The six values for one channel, in the order above.
+        var flattened: [Float] {
+            var out = [Float]()
+            out.reserveCapacity(6 * a.count)
+            for ch in 0..<a.count { out += [a[ch], b[ch], mean[ch], dz[ch], centered[ch], constant[ch]] }
+            return out
+        }
+    }
+
+    static func backwardInput<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                                                       _ dx: UnsafeMutablePointer<Float>, n: Int, c: Int, hw: Int,
+                                                       _ coefficients: BackwardCoefficients, _ act: A) {
+        let table = coefficients.flattened
+        table.withUnsafeBufferPointer { table in
+            let table = table.baseAddress!
+            Threads.parallelRanges(n * c, minimumChunk: planesPerChunk(hw)) { range in
+                for p in range {
+                    let k = table + 6 &* (p % c)
+                    backwardInputPlane(x + p &* hw, g + p &* hw, dx + p &* hw, hw, a: k[0], b: k[1], mean: k[2],
+                                       coefficientDz: k[3], coefficientCentered: k[4], constant: k[5], act)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func backwardInputPlane<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                                                            _ dx: UnsafeMutablePointer<Float>, _ m: Int,
+                                                            a: Float, b: Float, mean: Float, coefficientDz: Float,
+                                                            coefficientCentered: Float, constant: Float, _ act: A) {
+        let av = Vector16(repeating: a), bv = Vector16(repeating: b), mv = Vector16(repeating: mean)
+        let cd = Vector16(repeating: coefficientDz), cc = Vector16(repeating: coefficientCentered)
+        let k0 = Vector16(repeating: constant)
+        @inline(__always) func compute(_ xv: Vector16, _ gv: Vector16) -> Vector16 {
+            let dz = act.backward(gv, z: xv * av + bv)
+            return dz * cd + (xv - mv) * cc + k0
+        }
+        var i = 0
+        while i &+ 16 <= m {
+            VectorMath.store(compute(VectorMath.load(x + i), VectorMath.load(g + i)), dx + i)
+            i &+= 16
+        }
+        if i < m {
+            let r = m &- i
+            VectorMath.storePartial(compute(VectorMath.loadPartial(x + i, r), VectorMath.loadPartial(g + i, r)), dx + i, r)
+        }
+    }
+}

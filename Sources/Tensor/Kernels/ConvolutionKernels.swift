@@ -1,0 +1,398 @@
+/// The shape of a 2-D convolution: NCHW input `[batch, inChannels, height, width]`, weight
+/// `[outChannels, inChannels, kernelHeight, kernelWidth]`, one stride and one dilation for both axes,
+/// zero padding per side. The output is `[batch, outChannels, outHeight, outWidth]`.
+///
+/// A transposed convolution is described by the convolution it is the adjoint of: its input is this
+/// geometry's output and its output this geometry's input.
+public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
+    public var batch: Int
+    public var inChannels: Int
+    public var height: Int
+    public var width: Int
+    public var outChannels: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var stride: Int
+    public var dilation: Int
+    public var padTop: Int
+    public var padBottom: Int
+    public var padLeft: Int
+    public var padRight: Int
+
+    public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
+                kernelHeight: Int, kernelWidth: Int, stride: Int = 1, dilation: Int = 1,
+                padTop: Int = 0, padBottom: Int = 0, padLeft: Int = 0, padRight: Int = 0) {
+        self.batch = batch; self.inChannels = inChannels; self.height = height; self.width = width
+        self.outChannels = outChannels; self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
+        self.stride = stride; self.dilation = dilation
+        self.padTop = padTop; self.padBottom = padBottom; self.padLeft = padLeft; self.padRight = padRight
+    }
+
+    /// Output rows: `floor((H + pads - dilation*(kh-1) - 1) / stride) + 1`.
+    public var outHeight: Int { (height + padTop + padBottom - dilation * (kernelHeight - 1) - 1) / stride + 1 }
+    /// Output columns.
+    public var outWidth: Int { (width + padLeft + padRight - dilation * (kernelWidth - 1) - 1) / stride + 1 }
+    /// Output pixels per channel plane.
+    public var outPixels: Int { outHeight * outWidth }
+    /// Input pixels per channel plane.
+    public var inPixels: Int { height * width }
+    /// Rows of the im2col matrix (the GEMM's inner dimension in forward): `inChannels * kh * kw`.
+    public var columnRows: Int { inChannels * kernelHeight * kernelWidth }
+    /// Multiply-adds times two of the forward pass (the same for each backward GEMM).
+    public var flops: Double { 2 * Double(batch) * Double(outChannels) * Double(outPixels) * Double(columnRows) }
+
+    /// 1x1, stride 1, no padding: the input planes are already the column matrix.
+    var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padTop == 0 && padBottom == 0 && padLeft == 0 && padRight == 0
+    }
+
+    /// Kernel equal to the stride, no padding or dilation: every input pixel is under at most one
+    /// kernel tap, so the adjoint of im2col is a plain scatter (U-Net's k2 s2 up-convolution).
+    var isNonOverlapping: Bool {
+        kernelHeight == stride && kernelWidth == stride && dilation == 1
+            && padTop == 0 && padBottom == 0 && padLeft == 0 && padRight == 0
+    }
+
+    /// True when every extent is positive and the output is not empty.
+    public var isValid: Bool {
+        batch >= 0 && inChannels > 0 && outChannels > 0 && height > 0 && width > 0 && kernelHeight > 0
+            && kernelWidth > 0 && stride > 0 && dilation > 0 && min(padTop, padBottom, padLeft, padRight) >= 0
+            && outHeight > 0 && outWidth > 0
+    }
+
+    public var description: String {
+        "conv \(inChannels)->\(outChannels) k\(kernelHeight)x\(kernelWidth) s\(stride) d\(dilation) "
+            + "pad(t\(padTop) b\(padBottom) l\(padLeft) r\(padRight)) on \(batch)x\(height)x\(width) -> \(outHeight)x\(outWidth)"
+    }
+}
+
+/// The convolution kernels over raw NCHW buffers: im2col + SGEMM with bounded, reused workspace.
+/// No autodiff here; `conv2d`/`convTranspose2d` call these.
+///
+/// GEMMs, for one image and a block of output pixels `p0..<p1` (`n` pixels):
+/// - forward:          `Y[Cout, n] = W[Cout, K] . col[K, n]`         (K = Cin*kh*kw)
+/// - backward-data:    `dcol[K, n] = W^T . dY[Cout, n]`, then col2im into dX
+/// - backward-weight:  `dW[Cout, K] += dY[Cout, n] . col[K, n]^T`
+/// 1x1 stride-1 unpadded convolutions use the input planes as `col` directly. Non-overlapping ones
+/// (kernel == stride, U-Net's up-convolution as a transposed conv) scatter instead of accumulating.
+///
+/// Threads (see `Threads`): work is cut into items (image, pixel block). With at least as many items
+/// as threads, each thread takes a contiguous run of items with its own slice of the workspace and
+/// BLAS at one thread; otherwise items run one after another, im2col/col2im split over channels and
+/// each GEMM gets all threads inside BLAS. Either way each output element is written by one thread
+/// in a fixed order, so results do not depend on the thread count beyond BLAS's summation order
+/// (and, for the weight gradient, the order in which per-thread partial sums are added).
+public enum ConvolutionKernels {
+    // MARK: Scheduling
+
+    struct Schedule {
+        /// Output pixels per block.
+        var block: Int
+        var blocksPerImage: Int
+        var items: Int
+        /// Threads each running a contiguous run of items (1: items run serially with BLAS threads).
+        var lanes: Int
+        /// Floats of workspace per lane.
+        var laneFloats: Int
+
+        func pixels(ofItem item: Int, total: Int) -> (image: Int, range: Range<Int>) {
+            let image = item / blocksPerImage, b = item - image * blocksPerImage
+            let p0 = b * block
+            return (image, p0..<Swift.min(total, p0 + block))
+        }
+    }
+
+    /// Cuts the output pixels into blocks whose scratch (`floatsPerPixel` floats per pixel) fits the
+    /// workspace share of one lane, preferring cache-sized blocks.
+    static func schedule(_ g: ConvGeometry, floatsPerPixel: Int, imagesOnly: Bool = false) -> Schedule {
+        let threads = Threads.count
+        let pixels = g.outPixels
+        if floatsPerPixel == 0 {
+            // No scratch: split pixels only to give every thread work when the batch is small.
+            let perImage = imagesOnly || g.batch >= threads ? 1 : threads
+            let block = (pixels + perImage - 1) / perImage
+            let blocks = (pixels + block - 1) / block
+            let items = g.batch * blocks
+            return Schedule(block: block, blocksPerImage: blocks, items: items,
+                            lanes: threads > 1 && items >= threads ? threads : 1, laneFloats: 0)
+        }
+        func plan(lanes: Int) -> Schedule {
+            let share = ConvolutionWorkspace.limitFloats / lanes
+            let preferred = ConvolutionWorkspace.preferredBlockBytes / MemoryLayout<Float>.stride
+            // Keep GEMMs at least ~1024 pixels wide when the limit allows, even above the preferred size.
+            let budget = Swift.min(share, Swift.max(preferred, floatsPerPixel * 1024))
+            let block = Swift.max(1, Swift.min(pixels, budget / floatsPerPixel))
+            let blocks = (pixels + block - 1) / block
+            return Schedule(block: block, blocksPerImage: blocks, items: g.batch * blocks, lanes: lanes,
+                            laneFloats: block * floatsPerPixel)
+        }
+        if threads > 1 {
+            let parallel = plan(lanes: threads)
+            if imagesOnly ? g.batch >= threads : parallel.items >= threads { return parallel }
+        }
+        return plan(lanes: 1)
+    }
+
+    /// Runs `body(item, lane)` for every item: contiguous runs per lane in parallel, or serially
+    /// with BLAS threads inside.
+    static func run(_ s: Schedule, itemsOf imagesOnly: Bool = false, _ body: (Int, Int) -> Void) {
+        if s.lanes > 1 {
+            let units = imagesOnly ? s.items / s.blocksPerImage : s.items
+            let per = imagesOnly ? s.blocksPerImage : 1
+            Threads.parallelFor(s.lanes) { lane in
+                let lo = lane * units / s.lanes, hi = (lane + 1) * units / s.lanes
+                for item in (lo * per)..<(hi * per) { body(item, lane) }
+            }
+        } else {
+            Threads.withBLASThreads {
+                for item in 0..<s.items { body(item, 0) }
+            }
+        }
+    }
+
+    /// Splits `channels` channels over the threads when the block is large (serial schedules only).
+    static func forChannels(_ channels: Int, work: Int, parallel: Bool, _ body: (Range<Int>) -> Void) {
+        let threads = Threads.count
+        if !parallel || threads == 1 || work < (1 << 17) || channels < 2 {
+            body(0..<channels)
+            return
+        }
+        let chunks = Swift.min(channels, 4 * threads)
+        Threads.parallelFor(chunks) { c in
+            let lo = c * channels / chunks, hi = (c + 1) * channels / chunks
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    // MARK: Forward
+
+    /// `output = conv(input, weight) + bias`. Buffers: input `[N, Cin, H, W]`, weight
+    /// `[Cout, Cin, kh, kw]`, bias `[Cout]` or nil, output `[N, Cout, outH, outW]` (overwritten).
+    public static func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+        precondition(g.isValid, "ConvolutionKernels.forward: invalid geometry \(g)")
+        if g.batch == 0 { return }
+        let pixels = g.outPixels, k = g.columnRows, m = g.outChannels
+        let inImage = g.inChannels * g.inPixels, outImage = m * pixels
+        let pointwise = g.isPointwise
+        let s = schedule(g, floatsPerPixel: pointwise ? 0 : k)
+        ConvolutionWorkspace.withBuffer(floats: s.lanes * s.laneFloats) { ws in
+            run(s) { item, lane in
+                let (image, range) = s.pixels(ofItem: item, total: pixels)
+                let n = range.count
+                let x = input + image * inImage
+                let y = output + image * outImage + range.lowerBound
+                if let bias {
+                    for co in 0..<m { (y + co * pixels).update(repeating: bias[co], count: n) }
+                }
+                let b: UnsafePointer<Float>, ldb: Int
+                if pointwise {
+                    b = x + range.lowerBound; ldb = pixels
+                } else {
+                    let col = ws + lane * s.laneFloats
+                    forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
+                        Im2Col.im2col(x, g, pixels: range, channels: channels, into: col)
+                    }
+                    b = UnsafePointer(col); ldb = n
+                }
+                Gemm.sgemm(m: m, n: n, k: k, a: weight, lda: k, b: b, ldb: ldb,
+                           beta: bias == nil ? 0 : 1, c: y, ldc: pixels)
+            }
+        }
+    }
+
+    // MARK: Backward data
+
+    /// `inputGradient = conv^T(outputGradient)` (the gradient of the input; overwritten), plus
+    /// `addingBias[c]` on every pixel of channel c when given (for a transposed convolution's bias).
+    /// Buffers: outputGradient `[N, Cout, outH, outW]`, weight `[Cout, Cin, kh, kw]`,
+    /// inputGradient `[N, Cin, H, W]`, addingBias `[Cin]`.
+    public static func backwardData(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>,
+                                    weight: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>,
+                                    addingBias: UnsafePointer<Float>? = nil) {
+        precondition(g.isValid, "ConvolutionKernels.backwardData: invalid geometry \(g)")
+        if g.batch == 0 { return }
+        let pixels = g.outPixels, k = g.columnRows, m = g.outChannels
+        let inImage = g.inChannels * g.inPixels, outImage = m * pixels
+        let planeCount = g.batch * g.inChannels
+
+        // Start from 0 (or the bias) wherever the GEMM result is added, or not written at all.
+        func fillPlanes() {
+            Threads.parallelRanges(planeCount, minimumChunk: Swift.max(1, (1 << 16) / g.inPixels)) { r in
+                for plane in r {
+                    let v = addingBias?[plane % g.inChannels] ?? 0
+                    (inputGradient + plane * g.inPixels).update(repeating: v, count: g.inPixels)
+                }
+            }
+        }
+
+        if g.isPointwise {
+            let s = schedule(g, floatsPerPixel: 0)
+            if addingBias != nil { fillPlanes() }
+            run(s) { item, _ in
+                let (image, range) = s.pixels(ofItem: item, total: pixels)
+                Gemm.sgemm(transposeA: true, m: k, n: range.count, k: m, a: weight, lda: k,
+                           b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
+                           beta: addingBias == nil ? 0 : 1,
+                           c: inputGradient + image * inImage + range.lowerBound, ldc: pixels)
+            }
+            return
+        }
+
+        if g.isNonOverlapping {
+            let covered = g.outHeight * g.stride == g.height && g.outWidth * g.stride == g.width
+            if !covered { fillPlanes() }
+            let s = schedule(g, floatsPerPixel: k)
+            ConvolutionWorkspace.withBuffer(floats: s.lanes * s.laneFloats) { ws in
+                run(s) { item, lane in
+                    let (image, range) = s.pixels(ofItem: item, total: pixels)
+                    let n = range.count
+                    let col = ws + lane * s.laneFloats
+                    Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: k,
+                               b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
+                               c: col, ldc: n)
+                    forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
+                        scatter(col, g, pixels: range, channels: channels, into: inputGradient + image * inImage,
+                                bias: addingBias)
+                    }
+                }
+            }
+            return
+        }
+
+        // Overlapping kernels: blocks of one image add into the same input pixels, so threads take
+        // whole images (or, for a small batch, split col2im by channel after each GEMM).
+        fillPlanes()
+        let s = schedule(g, floatsPerPixel: k, imagesOnly: true)
+        ConvolutionWorkspace.withBuffer(floats: s.lanes * s.laneFloats) { ws in
+            run(s, itemsOf: true) { item, lane in
+                let (image, range) = s.pixels(ofItem: item, total: pixels)
+                let n = range.count
+                let col = ws + lane * s.laneFloats
+                Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: k,
+                           b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
+                           c: col, ldc: n)
+                forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
+                    Im2Col.col2im(col, g, pixels: range, channels: channels, into: inputGradient + image * inImage)
+                }
+            }
+        }
+    }
+
+    /// The non-overlapping col2im: each column entry lands on its own input pixel (assigned, plus the
+    /// bias if given). Only for `isNonOverlapping` geometries.
+    static func scatter(_ col: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
+                        into dx: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
+        let n = pixels.count, s = g.stride, kh = g.kernelHeight, kw = g.kernelWidth
+        let w = g.width, outW = g.outWidth
+        for c in channels {
+            let plane = dx + c * g.inPixels
+            let add = bias?[c] ?? 0
+            var p = pixels.lowerBound
+            while p < pixels.upperBound {
+                let oy = p / outW
+                let oxStart = p - oy * outW
+                let count = Swift.min(outW, oxStart + (pixels.upperBound - p)) - oxStart
+                for ky in 0..<kh {
+                    let row = plane + (oy * s + ky) * w + oxStart * s
+                    for kx in 0..<kw {
+                        let src = col + ((c * kh + ky) * kw + kx) * n + (p - pixels.lowerBound)
+                        let dst = row + kx
+                        if s == 2 && kw == 2 && kx == 0 {
+                            // Interleave both taps of a row in one pass.
+                            let src1 = src + n
+                            for i in 0..<count {
+                                dst[i &* 2] = src[i] + add
+                                dst[i &* 2 &+ 1] = src1[i] + add
+                            }
+                            break
+                        }
+                        for i in 0..<count { dst[i &* s] = src[i] + add }
+                    }
+                }
+                p += count
+            }
+        }
+    }
+
+    // MARK: Backward weight
+
+    /// `weightGradient = sum over images and pixels of dY . col^T` and `biasGradient[c] = sum of
+    /// outputGradient over images and pixels of channel c` (each overwritten; pass nil to skip).
+    public static func backwardWeight(_ g: ConvGeometry, input: UnsafePointer<Float>,
+                                      outputGradient: UnsafePointer<Float>,
+                                      weightGradient: UnsafeMutablePointer<Float>?,
+                                      biasGradient: UnsafeMutablePointer<Float>?) {
+        precondition(g.isValid, "ConvolutionKernels.backwardWeight: invalid geometry \(g)")
+        let pixels = g.outPixels, k = g.columnRows, m = g.outChannels
+        if let biasGradient {
+            channelSums(outputGradient, batch: g.batch, channels: m, pixels: pixels, into: biasGradient)
+        }
+        guard let dw = weightGradient else { return }
+        if g.batch == 0 { dw.update(repeating: 0, count: m * k); return }
+        let inImage = g.inChannels * g.inPixels, outImage = m * pixels
+        let pointwise = g.isPointwise
+        let s = schedule(g, floatsPerPixel: pointwise ? 0 : k)
+        // Lanes beyond the first sum into private partials, added in lane order at the end.
+        let partials = s.lanes > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: (s.lanes - 1) * m * k) : nil
+        defer { partials?.deallocate() }
+        ConvolutionWorkspace.withBuffer(floats: s.lanes * s.laneFloats) { ws in
+            let firstOfLane = (0..<s.lanes).map { lane in lane * s.items / s.lanes }
+            run(s) { item, lane in
+                let (image, range) = s.pixels(ofItem: item, total: pixels)
+                let n = range.count
+                let x = input + image * inImage
+                let target = lane == 0 ? dw : partials! + (lane - 1) * m * k
+                let b: UnsafePointer<Float>, ldb: Int
+                if pointwise {
+                    b = x + range.lowerBound; ldb = pixels
+                } else {
+                    let col = ws + lane * s.laneFloats
+                    forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
+                        Im2Col.im2col(x, g, pixels: range, channels: channels, into: col)
+                    }
+                    b = UnsafePointer(col); ldb = n
+                }
+                Gemm.sgemm(transposeB: true, m: m, n: k, k: n, a: outputGradient + image * outImage + range.lowerBound,
+                           lda: pixels, b: b, ldb: ldb, beta: item == firstOfLane[lane] ? 0 : 1, c: target, ldc: k)
+            }
+        }
+        if let partials {
+            let count = m * k
+            // Lanes with no items (more threads than items) left their partial unwritten.
+            let written = (1..<s.lanes).filter { lane in lane * s.items / s.lanes < (lane + 1) * s.items / s.lanes }
+            Threads.parallelRanges(count, minimumChunk: 1 << 16) { r in
+                for lane in written {
+                    let src = partials + (lane - 1) * count
+                    for i in r { dw[i] += src[i] }
+                }
+            }
+        }
+    }
+
+    /// `sums[c] = sum over images and pixels of x[n, c, pixel]` for `x` `[batch, channels, pixels]`.
+    public static func channelSums(_ x: UnsafePointer<Float>, batch: Int, channels: Int, pixels: Int,
+                                   into sums: UnsafeMutablePointer<Float>) {
+        Threads.parallelRanges(channels, minimumChunk: Swift.max(1, (1 << 16) / Swift.max(1, pixels * batch))) { r in
+            for c in r {
+                var total: Double = 0
+                for image in 0..<batch { total += Double(sum(x + (image * channels + c) * pixels, count: pixels)) }
+                sums[c] = Float(total)
+            }
+        }
+    }
+
+    /// Sum of `count` floats with 16 independent accumulators (vectorizes; bounded rounding growth).
+    static func sum(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        var acc = SIMD16<Float>(repeating: 0)
+        var i = 0
+        let raw = UnsafeRawPointer(p)
+        while i &+ 16 <= count {
+            acc += raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+            i &+= 16
+        }
+        var tail: Float = 0
+        while i < count { tail += p[i]; i &+= 1 }
+        return acc.sum() + tail
+    }
+}

@@ -1,0 +1,114 @@
+/// im2col and its exact adjoint col2im, over one image and a range of its output pixels.
+///
+/// Columns of a block of output pixels `p0..<p1` (pixels counted row-major over the output plane)
+/// form a `[C*kh*kw, p1-p0]` row-major matrix: row `(c*kh + ky)*kw + kx`, column `p - p0` holds the
+/// input value under kernel tap `(ky, kx)` of channel `c` for output pixel `p`, or 0 in the padding.
+/// Loops run channel, kernel row, kernel column, then output rows, as in Caffe's im2col.cpp; the valid
+/// span of each output row is computed once, so the inner loops are a zero fill and a copy (`memcpy`
+/// for stride 1) with no per-element bounds test.
+///
+/// `col2im` adds every column entry back into the input position it came from (zeros of the padding
+/// go nowhere), so `<im2col(x), c> == <x, col2im(c)>` exactly: it is the adjoint, used for the
+/// gradient of the input.
+enum Im2Col {
+    /// The output columns `ox` in `lo..<hi` whose input column `ox*stride + offset` lies in `0..<width`.
+    @inline(__always)
+    static func validSpan(offset: Int, stride: Int, width: Int, outWidth: Int) -> (lo: Int, hi: Int) {
+        let lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+        let last = width - 1 - offset
+        let hi = last < 0 ? 0 : Swift.min(outWidth, last / stride + 1)
+        return (Swift.min(lo, hi), hi)
+    }
+
+    /// Fills the rows of channels `channels` of the column matrix of output pixels `pixels` of one
+    /// image. `x` is the image `[C, H, W]`; `col` is the block's matrix base (row 0, column 0) with
+    /// leading dimension `pixels.count`.
+    static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
+                       into col: UnsafeMutablePointer<Float>) {
+        let n = pixels.count
+        let kh = g.kernelHeight, kw = g.kernelWidth, s = g.stride, d = g.dilation
+        let h = g.height, w = g.width, outW = g.outWidth
+        for c in channels {
+            let plane = x + c * h * w
+            for ky in 0..<kh {
+                let offY = ky * d - g.padTop
+                for kx in 0..<kw {
+                    let offX = kx * d - g.padLeft
+                    let (lo, hi) = validSpan(offset: offX, stride: s, width: w, outWidth: outW)
+                    var dst = col + ((c * kh + ky) * kw + kx) * n
+                    var p = pixels.lowerBound
+                    while p < pixels.upperBound {
+                        let oy = p / outW
+                        let oxStart = p - oy * outW
+                        let oxEnd = Swift.min(outW, oxStart + (pixels.upperBound - p))
+                        let count = oxEnd - oxStart
+                        let iy = oy * s + offY
+                        if iy < 0 || iy >= h {
+                            dst.update(repeating: 0, count: count)
+                        } else {
+                            let a = Swift.min(Swift.max(lo, oxStart), oxEnd)
+                            let b = Swift.min(Swift.max(hi, a), oxEnd)
+                            if a > oxStart { dst.update(repeating: 0, count: a - oxStart) }
+                            if b < oxEnd { (dst + (b - oxStart)).update(repeating: 0, count: oxEnd - b) }
+                            if b > a {
+                                let src = plane + iy * w + offX
+                                let out = dst + (a - oxStart)
+                                if s == 1 {
+                                    out.update(from: src + a, count: b - a)
+                                } else {
+                                    let first = src + a &* s
+                                    for i in 0..<(b - a) { out[i] = first[i &* s] }
+                                }
+                            }
+                        }
+                        dst += count
+                        p += count
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the rows of channels `channels` of a block's column matrix into the image `dx` `[C, H, W]`
+    /// (the adjoint of `im2col` with the same arguments). Distinct channel ranges write disjoint memory.
+    static func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
+                       into dx: UnsafeMutablePointer<Float>) {
+        let n = pixels.count
+        let kh = g.kernelHeight, kw = g.kernelWidth, s = g.stride, d = g.dilation
+        let h = g.height, w = g.width, outW = g.outWidth
+        for c in channels {
+            let plane = dx + c * h * w
+            for ky in 0..<kh {
+                let offY = ky * d - g.padTop
+                for kx in 0..<kw {
+                    let offX = kx * d - g.padLeft
+                    let (lo, hi) = validSpan(offset: offX, stride: s, width: w, outWidth: outW)
+                    var src = col + ((c * kh + ky) * kw + kx) * n
+                    var p = pixels.lowerBound
+                    while p < pixels.upperBound {
+                        let oy = p / outW
+                        let oxStart = p - oy * outW
+                        let oxEnd = Swift.min(outW, oxStart + (pixels.upperBound - p))
+                        let count = oxEnd - oxStart
+                        let iy = oy * s + offY
+                        if iy >= 0 && iy < h {
+                            let a = Swift.min(Swift.max(lo, oxStart), oxEnd)
+                            let b = Swift.min(Swift.max(hi, a), oxEnd)
+                            if b > a {
+                                let first = plane + iy * w + offX + a &* s
+                                let from = src + (a - oxStart)
+                                if s == 1 {
+                                    for i in 0..<(b - a) { first[i] += from[i] }
+                                } else {
+                                    for i in 0..<(b - a) { first[i &* s] += from[i] }
+                                }
+                            }
+                        }
+                        src += count
+                        p += count
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+/// Max-pooling loops over NCHW planes. No autodiff here: `maxPool2d` (Ops/Pooling.swift) calls them.
+///
+/// The forward pass records, for every output element, the offset of the winning input inside its
+/// window (`ky * kernel + kx`) in one byte, so the backward pass needs neither the input nor a
+/// full-size index tensor. The first maximum in row-major window order wins; a NaN wins over
+/// numbers (and propagates), as in PyTorch.
+enum PoolingKernels {
+    /// Largest kernel whose window offsets fit in a byte.
+    static let maximumKernelSize = 16
+
+    /// Planes per parallel chunk so that a chunk holds at least ~64K elements.
+    @inline(__always)
+    static func planesPerChunk(_ planeSize: Int) -> Int { max(1, (1 << 16) / max(planeSize, 1)) }
+
+    /// y[p, oy, ox] = max over the window at (oy * stride, ox * stride) of x[p]; argmax (if given)
+    /// receives the winner's offset in the window. `planes` = N * C.
+    static func maxPoolForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                               _ argmax: UnsafeMutablePointer<UInt8>?,
+                               planes: Int, height h: Int, width w: Int, kernel k: Int, stride s: Int,
+                               outputHeight oh: Int, outputWidth ow: Int) {
+        Threads.parallelRanges(planes, minimumChunk: planesPerChunk(h * w)) { range in
+            for p in range {
+                let xp = x + p &* h &* w, yp = y + p &* oh &* ow
+                let ap = argmax.map { $0 + p &* oh &* ow }
+                if k == 2 && s == 2 {
+                    forwardPlane2x2(xp, yp, ap, w: w, oh: oh, ow: ow)
+                } else {
+                    forwardPlane(xp, yp, ap, w: w, k: k, s: s, oh: oh, ow: ow)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func forwardPlane2x2(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                _ argmax: UnsafeMutablePointer<UInt8>?, w: Int, oh: Int, ow: Int) {
+        for oy in 0..<oh {
+            let r0 = x + (oy &* 2) &* w, r1 = r0 + w
+            let yr = y + oy &* ow
+            if let argmax {
+                let ar = argmax + oy &* ow
+                for ox in 0..<ow {
+                    let j = ox &* 2
+                    var m = r0[j], i: UInt8 = 0
+                    let b = r0[j &+ 1], c = r1[j], d = r1[j &+ 1]
+                    if b > m || b != b { m = b; i = 1 }
+                    if c > m || c != c { m = c; i = 2 }
+                    if d > m || d != d { m = d; i = 3 }
+                    yr[ox] = m
+                    ar[ox] = i
+                }
+            } else {
+                for ox in 0..<ow {
+                    let j = ox &* 2
+                    var m = r0[j]
+                    let b = r0[j &+ 1], c = r1[j], d = r1[j &+ 1]
+                    if b > m || b != b { m = b }
+                    if c > m || c != c { m = c }
+                    if d > m || d != d { m = d }
+                    yr[ox] = m
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func forwardPlane(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                             _ argmax: UnsafeMutablePointer<UInt8>?, w: Int, k: Int, s: Int, oh: Int, ow: Int) {
+        for oy in 0..<oh {
+            let rowBase = x + (oy &* s) &* w
+            for ox in 0..<ow {
+                let window = rowBase + ox &* s
+                var m = window[0], best = 0
+                for ky in 0..<k {
+                    let row = window + ky &* w
+                    for kx in 0..<k {
+                        let v = row[kx]
+                        if v > m || v != v { m = v; best = ky &* k &+ kx }
+                    }
+                }
+                y[oy &* ow &+ ox] = m
+                argmax?[oy &* ow &+ ox] = UInt8(truncatingIfNeeded: best)
+            }
+        }
+    }
+
+    /// dx = the scatter of g to each window's recorded winner (added where windows overlap; zero
+    /// where no window covers an input element). Overwrites all of dx.
+    static func maxPoolBackward(_ g: UnsafePointer<Float>, _ argmax: UnsafePointer<UInt8>,
+                                _ dx: UnsafeMutablePointer<Float>,
+                                planes: Int, height h: Int, width w: Int, kernel k: Int, stride s: Int,
+                                outputHeight oh: Int, outputWidth ow: Int) {
+        Threads.parallelRanges(planes, minimumChunk: planesPerChunk(h * w)) { range in
+            for p in range {
+                let gp = g + p &* oh &* ow, ap = argmax + p &* oh &* ow, dp = dx + p &* h &* w
+                if k == 2 && s == 2 {
+                    backwardPlane2x2(gp, ap, dp, h: h, w: w, oh: oh, ow: ow)
+                } else {
+                    backwardPlane(gp, ap, dp, h: h, w: w, k: k, s: s, oh: oh, ow: ow)
+                }
+            }
+        }
+    }
+
+    /// Non-overlapping 2x2 windows: every covered element is written exactly once, the uncovered
+    /// last row/column (odd sizes) is zeroed, so no separate clearing pass is needed.
+    @inline(__always)
+    static func backwardPlane2x2(_ g: UnsafePointer<Float>, _ argmax: UnsafePointer<UInt8>,
+                                 _ dx: UnsafeMutablePointer<Float>, h: Int, w: Int, oh: Int, ow: Int) {
+        for oy in 0..<oh {
+            let r0 = dx + (oy &* 2) &* w, r1 = r0 + w
+            let gr = g + oy &* ow, ar = argmax + oy &* ow
+            for ox in 0..<ow {
+                let v = gr[ox], i = ar[ox], j = ox &* 2
+                r0[j] = i == 0 ? v : 0
+                r0[j &+ 1] = i == 1 ? v : 0
+                r1[j] = i == 2 ? v : 0
+                r1[j &+ 1] = i == 3 ? v : 0
+            }
+            let covered = ow &* 2
+            if covered < w {
+                (r0 + covered).update(repeating: 0, count: w &- covered)
+                (r1 + covered).update(repeating: 0, count: w &- covered)
+            }
+        }
+        let coveredRows = oh &* 2
+        if coveredRows < h { (dx + coveredRows &* w).update(repeating: 0, count: (h &- coveredRows) &* w) }
+    }
+
+    @inline(__always)
+    static func backwardPlane(_ g: UnsafePointer<Float>, _ argmax: UnsafePointer<UInt8>,
+                              _ dx: UnsafeMutablePointer<Float>, h: Int, w: Int, k: Int, s: Int, oh: Int, ow: Int) {
+        dx.update(repeating: 0, count: h &* w)
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                let i = Int(argmax[oy &* ow &+ ox])
+                let ky = i / k, kx = i &- ky &* k
+                dx[(oy &* s &+ ky) &* w &+ ox &* s &+ kx] += g[oy &* ow &+ ox]
+            }
+        }
+    }
+}

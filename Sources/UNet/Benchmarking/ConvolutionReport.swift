@@ -1,0 +1,253 @@
+import Dispatch
+import Foundation
+import Tensor
+
+/// Times the convolution kernels on every convolution of the tutorial U-Net (512^2 input, base 64:
+/// see `../shared/reference/torch_unet_bench.py`) and, in the same run, a bare `cblas_sgemm` of the
+/// same GEMM shape, so each row shows how close the convolution gets to BLAS.
+///
+/// Use from the CLI as `unet bench conv [--json]` (wired to `ConvolutionReport.run` and
+/// `ConvolutionReport.table` / `ConvolutionReport.json`), or from code:
+/// ```swift
+/// let rows = ConvolutionReport.run()            // 1-2 minutes on 2 cores
+/// print(ConvolutionReport.table(rows))
+/// ```
+/// Timings are medians of `repetitions` runs after one warm-up, on preallocated buffers (the kernels
+/// as the ops call them, without tensor allocation or tape bookkeeping), with `Threads.count` threads.
+public enum ConvolutionReport {
+    /// The three kernels of a convolution.
+    public enum Op: String, Codable, Sendable, CaseIterable {
+        case forward
+        case backwardData = "backward-data"
+        case backwardWeight = "backward-weight"
+    }
+
+    /// One layer shape of the report. `h`, `w` are the layer's input size.
+    public struct Layer: Sendable, Equatable {
+        public var name: String
+        public var cin: Int
+        public var cout: Int
+        public var h: Int
+        public var w: Int
+        public var kernel: Int
+        public var stride: Int
+        /// A transposed convolution (weight `[cin, cout, k, k]`, output `h*stride x w*stride`).
+        public var transposed: Bool
+        public var batch: Int
+
+        public init(name: String, cin: Int, cout: Int, h: Int, w: Int, kernel: Int = 3, stride: Int = 1,
+                    transposed: Bool = false, batch: Int = 1) {
+            self.name = name; self.cin = cin; self.cout = cout; self.h = h; self.w = w
+            self.kernel = kernel; self.stride = stride; self.transposed = transposed; self.batch = batch
+        }
+
+        /// The convolution whose kernels run this layer (for a transposed layer, the one it is the adjoint of).
+        var geometry: ConvGeometry {
+            if transposed {
+                return ConvGeometry(batch: batch, inChannels: cout, height: h * stride, width: w * stride, outChannels: cin,
+                                    kernelHeight: kernel, kernelWidth: kernel, stride: stride)
+            }
+            let pad = (kernel - 1) / 2
+            return ConvGeometry(batch: batch, inChannels: cin, height: h, width: w, outChannels: cout,
+                                kernelHeight: kernel, kernelWidth: kernel, stride: stride,
+                                padTop: pad, padBottom: kernel - 1 - pad, padLeft: pad, padRight: kernel - 1 - pad)
+        }
+    }
+
+    /// One measurement. JSON keys: `name, op, cin, cout, h, w, kernel, stride, batch, transposed,
+    /// seconds, gflops, sgemm_gflops, ratio, sgemm_m, sgemm_n, sgemm_k`.
+    public struct Row: Codable, Sendable, Equatable {
+        public var name: String
+        /// "forward", "backward-data" or "backward-weight" (of the layer as named: for a transposed
+        /// convolution, its forward is the underlying convolution's backward-data and vice versa).
+        public var op: String
+        public var cin: Int
+        public var cout: Int
+        public var h: Int
+        public var w: Int
+        public var kernel: Int
+        public var stride: Int
+        public var batch: Int
+        public var transposed: Bool
+        /// Median wall time of one call.
+        public var seconds: Double
+        /// Useful FLOPs (2 x multiply-adds) per second, in units of 1e9.
+        public var gflops: Double
+        /// Rate of a bare `cblas_sgemm` with this op's GEMM shape (all threads inside BLAS).
+        public var sgemmGflops: Double
+        /// `gflops / sgemmGflops`.
+        public var ratio: Double
+        /// The bare GEMM's shape (row-major M x N with inner K). The pixel extent is capped so that
+        /// no operand exceeds 256 MiB; the rate is flat in that extent at these sizes.
+        public var sgemmM: Int
+        public var sgemmN: Int
+        public var sgemmK: Int
+
+        enum CodingKeys: String, CodingKey {
+            case name, op, cin, cout, h, w, kernel, stride, batch, transposed, seconds, gflops, ratio
+            case sgemmGflops = "sgemm_gflops", sgemmM = "sgemm_m", sgemmN = "sgemm_n", sgemmK = "sgemm_k"
+        }
+    }
+
+    /// Every distinct convolution of the tutorial U-Net at 512^2, base 64 (encoder, bottleneck, the four
+    /// k2 s2 up-convolutions, the decoder convolutions on concatenated inputs, the final 1x1).
+    public static var unetLayers: [Layer] {
+        [
+            Layer(name: "enc1a", cin: 1, cout: 64, h: 512, w: 512),
+            Layer(name: "enc1b/dec1b", cin: 64, cout: 64, h: 512, w: 512),
+            Layer(name: "enc2a", cin: 64, cout: 128, h: 256, w: 256),
+            Layer(name: "enc2b/dec2b", cin: 128, cout: 128, h: 256, w: 256),
+            Layer(name: "enc3a", cin: 128, cout: 256, h: 128, w: 128),
+            Layer(name: "enc3b/dec3b", cin: 256, cout: 256, h: 128, w: 128),
+            Layer(name: "enc4a", cin: 256, cout: 512, h: 64, w: 64),
+            Layer(name: "enc4b/dec4b", cin: 512, cout: 512, h: 64, w: 64),
+            Layer(name: "bottleneck-a", cin: 512, cout: 1024, h: 32, w: 32),
+            Layer(name: "bottleneck-b", cin: 1024, cout: 1024, h: 32, w: 32),
+            Layer(name: "up4", cin: 1024, cout: 1024, h: 32, w: 32, kernel: 2, stride: 2, transposed: true),
+            Layer(name: "dec4a", cin: 1536, cout: 512, h: 64, w: 64),
+            Layer(name: "up3", cin: 512, cout: 512, h: 64, w: 64, kernel: 2, stride: 2, transposed: true),
+            Layer(name: "dec3a", cin: 768, cout: 256, h: 128, w: 128),
+            Layer(name: "up2", cin: 256, cout: 256, h: 128, w: 128, kernel: 2, stride: 2, transposed: true),
+            Layer(name: "dec2a", cin: 384, cout: 128, h: 256, w: 256),
+            Layer(name: "up1", cin: 128, cout: 128, h: 256, w: 256, kernel: 2, stride: 2, transposed: true),
+            Layer(name: "dec1a", cin: 192, cout: 64, h: 512, w: 512),
+            Layer(name: "final-1x1", cin: 64, cout: 2, h: 512, w: 512, kernel: 1),
+        ]
+    }
+
+    /// A small subset at reduced sizes (a few seconds), for tests and smoke runs.
+    public static var quickLayers: [Layer] {
+        [
+            Layer(name: "enc1b@64", cin: 64, cout: 64, h: 64, w: 64),
+            Layer(name: "dec1a@64", cin: 192, cout: 64, h: 64, w: 64),
+            Layer(name: "up1@32", cin: 128, cout: 128, h: 32, w: 32, kernel: 2, stride: 2, transposed: true),
+            Layer(name: "final-1x1@64", cin: 64, cout: 2, h: 64, w: 64, kernel: 1),
+        ]
+    }
+
+    /// Runs the report: for each layer and op, the convolution kernel's median time and the bare SGEMM
+    /// rate. `quick` uses `quickLayers` with one repetition. `progress` sees each row as it is measured.
+    public static func run(quick: Bool = false, layers: [Layer]? = nil, repetitions: Int? = nil,
+                           progress: ((Row) -> Void)? = nil) -> [Row] {
+        let chosen = layers ?? (quick ? quickLayers : unetLayers)
+        let reps = repetitions ?? (quick ? 1 : 3)
+        var rows: [Row] = []
+        for layer in chosen {
+            for op in Op.allCases {
+                let row = measure(layer, op, repetitions: reps)
+                progress?(row)
+                rows.append(row)
+            }
+        }
+        return rows
+    }
+
+    /// Measures one layer and op.
+    public static func measure(_ layer: Layer, _ op: Op, repetitions: Int = 3) -> Row {
+        let g = layer.geometry
+        let x = filled(g.batch * g.inChannels * g.inPixels, seed: 1)
+        let wt = filled(g.outChannels * g.columnRows, seed: 2)
+        let y = filled(g.batch * g.outChannels * g.outPixels, seed: 3)
+        defer { x.deallocate(); wt.deallocate(); y.deallocate() }
+        // The layer's op in terms of the underlying convolution's kernels.
+        let kernel: Op
+        switch (op, layer.transposed) {
+        case (.forward, true): kernel = .backwardData
+        case (.backwardData, true): kernel = .forward
+        default: kernel = op
+        }
+        let body: () -> Void
+        switch kernel {
+        case .forward:
+            body = { ConvolutionKernels.forward(g, input: x, weight: wt, bias: nil, output: y) }
+        case .backwardData:
+            body = { ConvolutionKernels.backwardData(g, outputGradient: y, weight: wt, inputGradient: x) }
+        case .backwardWeight:
+            // For a transposed layer too: its weight gradient is the underlying convolution's, with
+            // the layer's output gradient as `input` (x) and the layer's input as `outputGradient` (y).
+            body = { ConvolutionKernels.backwardWeight(g, input: x, outputGradient: y, weightGradient: wt, biasGradient: nil) }
+        }
+        let seconds = medianSeconds(repetitions: repetitions, body)
+        let (m, n, k, ta, tb) = gemmShape(g, kernel)
+        let sgemm = bareSgemmGflops(m: m, n: n, k: k, transposeA: ta, transposeB: tb,
+                                    pixelAxis: kernel == .backwardWeight ? 2 : 1, repetitions: repetitions)
+        let gflops = g.flops / seconds / 1e9
+        return Row(name: layer.name, op: op.rawValue, cin: layer.cin, cout: layer.cout, h: layer.h, w: layer.w,
+                   kernel: layer.kernel, stride: layer.stride, batch: layer.batch, transposed: layer.transposed,
+                   seconds: seconds, gflops: gflops, sgemmGflops: sgemm.gflops, ratio: gflops / sgemm.gflops,
+                   sgemmM: sgemm.m, sgemmN: sgemm.n, sgemmK: sgemm.k)
+    }
+
+    /// Row-major GEMM shape (M, N, K, transpose A, transpose B) of a kernel over the whole batch.
+    static func gemmShape(_ g: ConvGeometry, _ op: Op) -> (Int, Int, Int, Bool, Bool) {
+        let pixels = g.batch * g.outPixels
+        switch op {
+        case .forward: return (g.outChannels, pixels, g.columnRows, false, false)
+        case .backwardData: return (g.columnRows, pixels, g.outChannels, true, false)
+        case .backwardWeight: return (g.outChannels, g.columnRows, pixels, false, true)
+        }
+    }
+
+    /// GFLOP/s of `cblas_sgemm` on fresh operands of that shape with all threads in BLAS. The pixel
+    /// extent (`pixelAxis`: 1 = N, 2 = K) is capped so no operand exceeds 256 MiB.
+    static func bareSgemmGflops(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, pixelAxis: Int,
+                                repetitions: Int) -> (gflops: Double, m: Int, n: Int, k: Int) {
+        let capFloats = 1 << 26
+        var n = n, k = k
+        if pixelAxis == 1 {
+            n = max(1, min(n, capFloats / max(k, m)))
+        } else {
+            k = max(1, min(k, capFloats / max(m, n)))
+        }
+        let a = filled(m * k, seed: 4), b = filled(k * n, seed: 5), c = filled(m * n, seed: 6)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        let seconds = medianSeconds(repetitions: repetitions) {
+            Threads.withBLASThreads {
+                Gemm.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                           a: a, b: b, c: c)
+            }
+        }
+        return (2 * Double(m) * Double(n) * Double(k) / seconds / 1e9, m, n, k)
+    }
+
+    static func filled(_ count: Int, seed: UInt32) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        var state = seed &* 2654435761 &+ 12345
+        for i in 0..<count {
+            state = state &* 1664525 &+ 1013904223
+            p[i] = Float(state >> 8) / Float(1 << 24) - 0.5
+        }
+        return p
+    }
+
+    static func medianSeconds(repetitions: Int, _ body: () -> Void) -> Double {
+        body()  // warm-up: workspace pool, page faults, BLAS buffers
+        var times: [Double] = []
+        for _ in 0..<max(1, repetitions) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+
+    /// A fixed-width text table of the rows (markdown-compatible).
+    public static func table(_ rows: [Row]) -> String {
+        var lines = ["| layer | op | cin->cout | input | ms | GFLOP/s | sgemm GFLOP/s | ratio |",
+                     "|---|---|---|---|---:|---:|---:|---:|"]
+        for r in rows {
+            let kind = r.transposed ? "T k\(r.kernel)s\(r.stride)" : "k\(r.kernel)"
+            lines.append("| \(r.name) | \(r.op) | \(r.cin)->\(r.cout) \(kind) | \(r.batch)x\(r.h)x\(r.w) | "
+                + String(format: "%.1f | %.1f | %.1f | %.2f |", r.seconds * 1e3, r.gflops, r.sgemmGflops, r.ratio))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The rows as a JSON array (one object per row, keys as in `Row`).
+    public static func json(_ rows: [Row]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: (try? encoder.encode(rows)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+}
