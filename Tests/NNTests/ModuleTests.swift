@@ -14,6 +14,27 @@ final class ModuleTests: XCTestCase {
         XCTAssertEqual(Tower().namedParameters().map(\.0), tower.namedParameters().map(\.0))
     }
 
+    func testOptionalChildrenAndExistentialLayerArraysAreDiscovered() {
+        final class Block: Module {
+            let conv: Conv2d
+            let bn: BatchNorm2d?
+            let skipped: BatchNorm2d? = nil
+            let layers: [any Layer]
+            let bias: Parameter?
+            init(_ rng: inout SeededGenerator) {
+                conv = Conv2d(inputChannels: 1, outputChannels: 2, kernelSize: 1, bias: false, generator: &rng)
+                bn = BatchNorm2d(channels: 2)
+                layers = [ReLU(), Conv2d(inputChannels: 2, outputChannels: 1, kernelSize: 1, generator: &rng)]
+                bias = Parameter(Tensor.zeros([1]))
+            }
+        }
+        var rng = SeededGenerator(seed: 1)
+        let block = Block(&rng)
+        XCTAssertEqual(block.namedParameters().map(\.0), ["bias", "conv.weight", "bn.weight", "bn.bias",
+                                                          "layers.1.weight", "layers.1.bias"])
+        XCTAssertEqual(block.namedChildren.map(\.0), ["conv", "bn", "layers.0", "layers.1"])
+    }
+
     func testTrainEvalPropagatesToDescendants() {
         let tower = Tower()
         XCTAssertTrue(tower.allModules().allSatisfy(\.isTraining))
