@@ -5,10 +5,17 @@
 /// `Parameter` yields the dotted name `conv1.weight`; arrays of modules add an index
 /// (`blocks.0.conv1.weight`). A `Parameter` or `Buffer` with a `key` uses it instead of the property name.
 ///
+/// Optional properties (`let bn: BatchNorm2d?`) count when non-nil. Subclasses may override
+/// `namedChildren` to choose other names (as `Sequential` does with `0`, `1`, ...).
+///
 /// ```swift
 /// final class TinyNet: Module {
-///     let conv = Conv2d(inputChannels: 1, outputChannels: 8, kernelSize: 3, generator: &rng)
-///     let head = Conv2d(inputChannels: 8, outputChannels: 2, kernelSize: 1, generator: &rng)
+///     let conv: Conv2d          // conv.weight, conv.bias
+///     let head: Conv2d          // head.weight, head.bias
+///     init(generator rng: inout SeededGenerator) {
+///         conv = Conv2d(inputChannels: 1, outputChannels: 8, kernelSize: 3, padding: .same, generator: &rng)
+///         head = Conv2d(inputChannels: 8, outputChannels: 2, kernelSize: 1, generator: &rng)
+///     }
 ///     func callAsFunction(_ x: Tensor) -> Tensor { head(conv(x).relu()) }
 /// }
 /// ```
