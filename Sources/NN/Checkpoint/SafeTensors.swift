@@ -104,9 +104,18 @@ public struct SafeTensors {
         let end: Int
     }
 
-    /// Reads and validates a file.
-    public static func read(from path: String) throws -> SafeTensors {
+    /// Reads and validates only the header of a file: its metadata and each tensor's name and shape,
+    /// without loading tensor data (for `unet info` and for resuming, which needs the configuration
+    /// before it can build the model).
+    public static func readHeader(from path: String) throws -> (metadata: [String: String], shapes: [(name: String, shape: [Int])]) {
         let file = try FileIO.Reader(path: path)
+        let (headerLength, headerBytes) = try readHeaderBytes(file, path: path)
+        let (entries, metadata) = try parseHeader(headerBytes, dataSize: file.size - 8 - headerLength, path: path)
+        return (metadata, entries.map { ($0.name, $0.shape) })
+    }
+
+    /// The header's length and bytes, checked against the file size before anything is allocated.
+    static func readHeaderBytes(_ file: FileIO.Reader, path: String) throws -> (Int, [UInt8]) {
         func fail(_ problem: SafeTensorsError.Problem) -> SafeTensorsError { SafeTensorsError(path: path, problem: problem) }
         guard file.size >= 8 else { throw fail(.fileTooShort(size: file.size)) }
         var lengthBytes: UInt64 = 0
@@ -116,7 +125,13 @@ public struct SafeTensors {
         guard length <= maximumHeaderLength else { throw fail(.headerTooLarge(length: length)) }
         guard length <= UInt64(file.size - 8) else { throw fail(.headerLengthBeyondFile(length: length, fileSize: file.size)) }
         let headerLength = Int(length)
-        let headerBytes = try file.readBytes(count: headerLength, at: 8)
+        return (headerLength, try file.readBytes(count: headerLength, at: 8))
+    }
+
+    /// Reads and validates a file.
+    public static func read(from path: String) throws -> SafeTensors {
+        let file = try FileIO.Reader(path: path)
+        let (headerLength, headerBytes) = try readHeaderBytes(file, path: path)
         let dataSize = file.size - 8 - headerLength
         let (entries, metadata) = try parseHeader(headerBytes, dataSize: dataSize, path: path)
 

@@ -1,0 +1,116 @@
+import Foundation
+import Tensor
+
+/// A trained U-Net ready to predict: eval mode, overlap-tile inference, optional test-time augmentation.
+public struct Segmenter {
+    /// The network (switched to eval mode by `init`).
+    public let model: UNetModel
+    /// Requested input tile side.
+    public var tileSize: Int
+    /// Average over the 8 flips/rotations.
+    public var testTimeAugmentation: Bool
+
+    /// Wraps `model` for inference; tiles default to 512 pixels of input.
+    public init(model: UNetModel, tileSize: Int = 512, testTimeAugmentation: Bool = false) {
+        model.eval()
+        self.model = model
+        self.tileSize = tileSize
+        self.testTimeAugmentation = testTimeAugmentation
+    }
+
+    var predictor: TiledPredictor {
+        TiledPredictor(geometry: model.configuration.tileGeometry, tileSize: tileSize) { [model] in model($0) }
+    }
+
+    /// Class probabilities `[classes, H, W]` of one single-channel image.
+    public func probabilities(_ image: ImagePlane) -> Tensor {
+        predictor.probabilities(pixels: image.pixels, height: image.height, width: image.width,
+                                testTimeAugmentation: testTimeAugmentation)
+    }
+
+    /// The probability of `class` (default 1 = cell) for every pixel of one image.
+    public func classProbability(_ image: ImagePlane, class index: Int = 1) -> ImagePlane {
+        let p = probabilities(image)
+        let plane = p.slice(alongAxis: 0, index..<(index + 1)).scalars
+        return ImagePlane(width: image.width, height: image.height, pixels: plane)
+    }
+
+    /// Cell-probability maps (1 = cell, the labels' polarity) for every page of a stack normalized
+    /// to [0, 1]: the ISBI submission format when written as 32-bit float.
+    public func predict(stack: ImageStack, progress: ((Int, Int) -> Void)? = nil) -> ImageStack {
+        var out = ImageStack(width: stack.width, height: stack.height, pages: stack.pages,
+                             pixels: [Float](repeating: 0, count: stack.pixels.count), format: .float32)
+        for page in 0..<stack.pages {
+            let plane = ImagePlane(width: stack.width, height: stack.height, pixels: stack.page(page))
+            out.setPage(page, classProbability(plane).pixels)
+            progress?(page + 1, stack.pages)
+        }
+        return out
+    }
+}
+
+/// What `evaluate` measures on labelled slices.
+public struct EvaluationResult: Codable, Sendable, Equatable {
+    /// Mean cross-entropy per pixel.
+    public var cost: Double
+    /// Pixel accuracy.
+    public var accuracy: Double
+    /// Jaccard per class (0 = membrane, 1 = cell), confusion summed over all slices.
+    public var jaccard: [Double]
+    /// Mean of `jaccard`.
+    public var meanJaccard: Double
+    /// Dice per class.
+    public var dice: [Double]
+    /// Mean of `dice`.
+    public var meanDice: Double
+    /// The ISBI challenge's foreground-restricted Rand score (max over thresholds), when computed.
+    public var vRand: Double?
+    /// The ISBI challenge's information-theoretic score (max over thresholds), when computed.
+    public var vInfo: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case cost, accuracy, jaccard, meanJaccard = "mean_jaccard", dice, meanDice = "mean_dice"
+        case vRand = "v_rand", vInfo = "v_info"
+    }
+}
+
+extension Segmenter {
+    /// Scores the model on labelled slices: cost, accuracy, Jaccard and Dice from the confusion
+    /// summed over all pixels, and with `isbiScores` the challenge's V_rand and V_info.
+    /// `onProbabilities` sees each slice's `[classes, H, W]` probabilities (for previews).
+    public func evaluate(_ slices: [EMSlice], isbiScores: Bool = true,
+                         onProbabilities: ((EMSlice, Tensor) -> Void)? = nil) -> EvaluationResult {
+        var confusion = ConfusionMatrix(classCount: model.configuration.classes)
+        var cost = 0.0, pixels = 0
+        var cellMaps: [ImagePlane] = [], labels: [LabelPlane] = []
+        for slice in slices {
+            guard let label = slice.label else { continue }
+            let p = probabilities(slice.imagePlane)
+            onProbabilities?(slice, p)
+            let classes = p.shape[0], n = slice.width * slice.height
+            let values = p.scalars
+            var predicted = [UInt8](repeating: 0, count: n)
+            for i in 0..<n {
+                var best = 0
+                for c in 1..<classes where values[c * n + i] > values[best * n + i] { best = c }
+                predicted[i] = UInt8(best)
+                cost -= Double(Foundation.log(max(values[Int(label[i]) * n + i], 1e-7)))
+            }
+            pixels += n
+            confusion.add(predicted: predicted, target: label)
+            if isbiScores {
+                cellMaps.append(ImagePlane(width: slice.width, height: slice.height, pixels: Array(values[n..<(2 * n)])))
+                labels.append(slice.labelPlane)
+            }
+        }
+        var result = EvaluationResult(cost: cost / Double(max(pixels, 1)), accuracy: confusion.pixelAccuracy,
+                                      jaccard: confusion.jaccardPerClass, meanJaccard: confusion.meanJaccard,
+                                      dice: confusion.dicePerClass, meanDice: confusion.meanDice)
+        if isbiScores && !cellMaps.isEmpty {
+            let scores = ISBIMetrics.evaluate(cellProbabilities: cellMaps, labels: labels)
+            result.vRand = scores.vRand
+            result.vInfo = scores.vInfo
+        }
+        return result
+    }
+}

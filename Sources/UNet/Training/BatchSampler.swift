@@ -1,0 +1,96 @@
+import Tensor
+
+/// One training batch: images `[B, 1, T, T]`, targets `[B, T', T']` (T' = T for same padding),
+/// and per-pixel loss weights of the targets' shape when the loss needs them.
+public struct TrainingBatch: @unchecked Sendable {
+    /// Input tiles.
+    public var images: Tensor
+    /// Class index per output pixel, as Float.
+    public var targets: Tensor
+    /// Per-pixel loss weights, or nil.
+    public var weights: Tensor?
+}
+
+/// Draws augmented training tiles from labelled slices, reproducibly: batch `b` of epoch `e` depends
+/// only on the seed, `e` and `b`, never on timing, so a resumed run sees the same data.
+public struct BatchSampler: Sendable {
+    /// Labelled slices to sample from.
+    public let slices: [EMSlice]
+    /// Tiles per batch.
+    public let batchSize: Int
+    /// Input tile side.
+    public let inputSize: Int
+    /// Output (target) side.
+    public let outputSize: Int
+    /// The augmentation (its tile size is `inputSize`).
+    public let augmenter: Augmenter
+    /// Loss whose weights the batches carry.
+    public let loss: LossKind
+    /// Class-balancing weights from the training labels (for weighted losses).
+    public let classWeights: [Float]
+    /// Base seed.
+    public let seed: UInt64
+
+    /// Creates a sampler. `augment: false` still crops randomly.
+    public init(slices: [EMSlice], batchSize: Int, inputSize: Int, outputSize: Int, augment: Bool,
+                loss: LossKind, seed: UInt64) {
+        precondition(!slices.isEmpty, "BatchSampler: no training slices")
+        precondition(slices.allSatisfy { $0.label != nil }, "BatchSampler: every training slice needs labels")
+        self.slices = slices
+        self.batchSize = batchSize
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+        var configuration = augment ? AugmentationConfiguration.tutorial(tileSize: inputSize)
+                                    : AugmentationConfiguration.none(tileWidth: inputSize, tileHeight: inputSize)
+        configuration.tileWidth = inputSize
+        configuration.tileHeight = inputSize
+        augmenter = Augmenter(configuration: configuration)
+        self.loss = loss
+        classWeights = WeightMaps.classWeights(counts: WeightMaps.classCounts(slices.map(\.labelPlane)))
+        self.seed = seed
+    }
+
+    /// Batches per epoch: enough tiles to cover the training pixels about once.
+    public var batchesPerEpoch: Int {
+        let pixels = slices.reduce(0) { $0 + $1.width * $1.height }
+        let tiles = (pixels + inputSize * inputSize - 1) / (inputSize * inputSize)
+        return max(1, (tiles + batchSize - 1) / batchSize)
+    }
+
+    /// Batch `index` of `epoch`.
+    public func batch(epoch: Int, index: Int) -> TrainingBatch {
+        let t = inputSize, o = outputSize, margin = (t - o) / 2
+        var images = [Float](repeating: 0, count: batchSize * t * t)
+        var targets = [Float](repeating: 0, count: batchSize * o * o)
+        var weights = loss.needsWeightMap ? [Float](repeating: 0, count: batchSize * o * o) : []
+        for item in 0..<batchSize {
+            var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index * batchSize + item) &* 0xC2B2_AE3D_27D4_EB4F))
+            let slice = slices[rng.nextInt(in: 0..<slices.count)]
+            let (image, label) = augmenter.augment(image: slice.imagePlane, label: slice.labelPlane, using: &rng)
+            images.replaceSubrange((item * t * t)..<((item + 1) * t * t), with: image.pixels)
+            // Targets (and weights) cover the output window, centred for valid padding.
+            let cropped = margin == 0 ? label : Augmenter.crop(image: image, label: label, x: margin, y: margin,
+                                                               width: o, height: o).label
+            for i in 0..<(o * o) { targets[item * o * o + i] = Float(cropped.classes[i]) }
+            if loss == .weighted {
+                let map = WeightMaps.classWeightMap(labels: cropped, classWeights: classWeights)
+                weights.replaceSubrange((item * o * o)..<((item + 1) * o * o), with: map)
+            } else if loss == .borderWeighted {
+                let map = WeightMaps.borderWeightMap(labels: cropped, classWeights: classWeights)
+                weights.replaceSubrange((item * o * o)..<((item + 1) * o * o), with: map)
+            }
+        }
+        return TrainingBatch(images: Tensor(shape: [batchSize, 1, t, t], scalars: images),
+                             targets: Tensor(shape: [batchSize, o, o], scalars: targets),
+                             weights: loss.needsWeightMap ? Tensor(shape: [batchSize, o, o], scalars: weights) : nil)
+    }
+}
+
+extension EMSlice {
+    /// The image as an `ImagePlane`.
+    public var imagePlane: ImagePlane { ImagePlane(width: width, height: height, pixels: image) }
+    /// The labels as a `LabelPlane` (all membrane when the slice has none).
+    public var labelPlane: LabelPlane {
+        LabelPlane(width: width, height: height, classes: label ?? [UInt8](repeating: 0, count: width * height))
+    }
+}

@@ -1,0 +1,294 @@
+import Foundation
+import NN
+import Tensor
+
+/// What the trainer reports while it runs.
+public enum TrainingEvent {
+    /// A batch finished: epoch (1-based), batch (1-based) of `batches`, its loss, throughput.
+    case batch(epoch: Int, batch: Int, batches: Int, loss: Double, imagesPerSecond: Double)
+    /// Validation started for `epoch`.
+    case validating(epoch: Int)
+    /// An epoch finished.
+    case epoch(EpochRecord)
+    /// A checkpoint was written.
+    case checkpoint(URL)
+    /// Free-form information (resumed, early stop, ...).
+    case message(String)
+}
+
+/// Why `Trainer.run()` returned.
+public enum TrainingOutcome: Equatable, Sendable {
+    /// All epochs ran.
+    case completed
+    /// Mean validation Jaccard did not improve for `patience` epochs.
+    case earlyStopped(bestEpoch: Int)
+    /// The time budget ran out.
+    case timeBudgetReached
+    /// `shouldStop` returned true; the last checkpoint holds the weights at that point.
+    case interrupted(checkpoint: URL)
+}
+
+/// A training failure that is not a programming error.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// The loss became NaN or infinite.
+    case nonFiniteLoss(epoch: Int, batch: Int, value: Double)
+    /// A checkpoint does not fit (wrong architecture, not a swift-unet training checkpoint, ...).
+    case incompatibleCheckpoint(path: String, reason: String)
+    /// The data cannot be trained on.
+    case unusableData(String)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(epoch, batch, value):
+            return "training diverged: loss is \(value) at epoch \(epoch), batch \(batch); try a lower --lr"
+        case let .incompatibleCheckpoint(path, reason): return "\(path): \(reason)"
+        case let .unusableData(reason): return reason
+        }
+    }
+}
+
+/// Trains a U-Net on labelled EM slices as the tutorial does: Adam, augmented crops, the tutorial's
+/// per-epoch line, validation on whole slices, best/last checkpoints, early stopping and resume.
+///
+/// The run folder receives `config.json`, `metrics.csv`, `training-curve.svg`, `best.safetensors`,
+/// `last.safetensors` and `previews/`. Every file is written atomically.
+public final class Trainer {
+    /// The network being trained.
+    public let model: UNetModel
+    /// Training settings.
+    public private(set) var configuration: TrainingConfiguration
+    /// Labelled slices to train on.
+    public let trainSlices: [EMSlice]
+    /// Labelled slices to validate on.
+    public let validationSlices: [EMSlice]
+    /// Where outputs go.
+    public let runFolder: URL
+    /// Describes the data source in config.json and checkpoints.
+    public var dataDescription: String
+    /// Finished epochs, in order (including those before a resume).
+    public private(set) var history: [EpochRecord] = []
+    /// Called on the training thread for every event.
+    public var onEvent: ((TrainingEvent) -> Void)?
+    /// Polled between batches; returning true saves a checkpoint and stops (for Ctrl-C).
+    public var shouldStop: () -> Bool = { false }
+
+    let optimizer: Optimizer
+    let inputSize: Int, outputSize: Int
+
+    /// Paths inside the run folder.
+    public var lastCheckpoint: URL { runFolder.appendingPathComponent("last.safetensors") }
+    /// The checkpoint with the best mean validation Jaccard.
+    public var bestCheckpoint: URL { runFolder.appendingPathComponent("best.safetensors") }
+
+    /// A trainer for `model`. Throws when the configuration is invalid or the data unusable.
+    public init(model: UNetModel, trainSlices: [EMSlice], validationSlices: [EMSlice],
+                configuration: TrainingConfiguration, runFolder: URL, dataDescription: String = "") throws {
+        try configuration.validate()
+        guard !trainSlices.isEmpty else { throw TrainingError.unusableData("no training slices") }
+        guard trainSlices.allSatisfy({ $0.label != nil }), validationSlices.allSatisfy({ $0.label != nil }) else {
+            throw TrainingError.unusableData("every training and validation slice needs labels")
+        }
+        self.model = model
+        self.configuration = configuration
+        self.trainSlices = trainSlices
+        self.validationSlices = validationSlices
+        self.runFolder = runFolder
+        self.dataDescription = dataDescription
+        let unet = model.configuration
+        inputSize = unet.validInputSize(atLeast: configuration.tileSize)
+        outputSize = unet.outputSize(forInputSize: inputSize)!
+        let named = model.namedParameters()
+        switch configuration.optimizer {
+        case .adam: optimizer = Adam(parameters: named, learningRate: configuration.learningRate)
+        case .adamw: optimizer = AdamW(parameters: named, learningRate: configuration.learningRate,
+                                       weightDecay: configuration.weightDecay)
+        case .sgd: optimizer = SGD(parameters: named, learningRate: configuration.learningRate,
+                                   momentum: configuration.momentum, weightDecay: configuration.weightDecay)
+        }
+        try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
+    }
+
+    /// Continues the run saved in `checkpoint` (a `last.safetensors` or `best.safetensors` of this
+    /// trainer): restores the weights, the optimizer state, the epoch count and the history.
+    /// `epochs` (if given) replaces the total number of epochs.
+    public static func resuming(from checkpoint: URL, trainSlices: [EMSlice], validationSlices: [EMSlice],
+                                runFolder: URL, epochs: Int? = nil, dataDescription: String = "") throws -> Trainer {
+        let path = checkpoint.path
+        let metadata = try SafeTensors.readHeader(from: path).metadata
+        guard let unetJSON = metadata[MetadataKey.model], let trainingJSON = metadata[MetadataKey.training],
+              let unet = try? JSONDecoder().decode(UNetConfiguration.self, from: Data(unetJSON.utf8)),
+              var training = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(trainingJSON.utf8)) else {
+            throw TrainingError.incompatibleCheckpoint(path: path, reason: "not a swift-unet training checkpoint (no model/training configuration in its metadata)")
+        }
+        if let epochs { training.epochs = epochs }
+        var rng = SeededGenerator(seed: training.seed)
+        let model = UNetModel(configuration: unet, generator: &rng)
+        let trainer = try Trainer(model: model, trainSlices: trainSlices, validationSlices: validationSlices,
+                                  configuration: training, runFolder: runFolder, dataDescription: dataDescription)
+        let result = try TrainingCheckpoint.load(from: path, into: model, optimizer: trainer.optimizer, strict: true)
+        if let historyJSON = result.metadata[MetadataKey.history],
+           let history = try? JSONDecoder().decode([EpochRecord].self, from: Data(historyJSON.utf8)) {
+            trainer.history = history
+        }
+        return trainer
+    }
+
+    /// Runs epochs until done, early-stopped, out of time, or interrupted. Throws on a non-finite
+    /// loss (after saving nothing: the last good checkpoint stays) and on I/O failures.
+    @discardableResult
+    public func run() throws -> TrainingOutcome {
+        try writeConfigJSON()
+        let sampler = BatchSampler(slices: trainSlices, batchSize: configuration.batchSize, inputSize: inputSize,
+                                   outputSize: outputSize, augment: configuration.augment,
+                                   loss: configuration.loss, seed: configuration.seed)
+        let batches = sampler.batchesPerEpoch
+        let started = Date()
+        if !history.isEmpty {
+            onEvent?(.message("resumed after epoch \(history.last!.epoch) (best mean Jaccard \(String(format: "%.4f", bestRecord?.meanValidationJaccard ?? 0)))"))
+        }
+        model.train()
+        while history.count < configuration.epochs {
+            let epoch = history.count + 1
+            let epochStart = Date()
+            var lossSum = 0.0
+            let prefetcher = Prefetcher(count: batches, depth: 2) { sampler.batch(epoch: epoch, index: $0) }
+            defer { prefetcher.cancel() }
+            for b in 1...batches {
+                if shouldStop() {
+                    prefetcher.cancel()
+                    try saveCheckpoint(to: lastCheckpoint)
+                    return .interrupted(checkpoint: lastCheckpoint)
+                }
+                let stepStart = Date()
+                let batch = prefetcher.next()!
+                let loss = trainStep(batch)
+                guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, batch: b, value: loss) }
+                lossSum += loss
+                let seconds = Date().timeIntervalSince(stepStart)
+                onEvent?(.batch(epoch: epoch, batch: b, batches: batches, loss: loss,
+                                imagesPerSecond: Double(configuration.batchSize) / max(seconds, 1e-9)))
+            }
+            onEvent?(.validating(epoch: epoch))
+            let validation = validate(epoch: epoch)
+            model.train()
+            let record = EpochRecord(epoch: epoch, trainCost: lossSum / Double(batches), validationCost: validation.cost,
+                                     validationAccuracy: validation.accuracy, validationJaccard: validation.jaccard,
+                                     seconds: Date().timeIntervalSince(epochStart),
+                                     learningRate: Double(optimizer.learningRate))
+            let improved = record.meanValidationJaccard > (bestRecord?.meanValidationJaccard ?? -1)
+            history.append(record)
+            onEvent?(.epoch(record))
+            try writeLogs()
+            if improved {
+                try saveCheckpoint(to: bestCheckpoint)
+                onEvent?(.checkpoint(bestCheckpoint))
+            }
+            try saveCheckpoint(to: lastCheckpoint)
+            if configuration.patience > 0, let best = bestRecord, epoch - best.epoch >= configuration.patience {
+                onEvent?(.message("early stopping: no better mean validation Jaccard for \(configuration.patience) epochs (best \(String(format: "%.4f", best.meanValidationJaccard)) at epoch \(best.epoch))"))
+                return .earlyStopped(bestEpoch: best.epoch)
+            }
+            if configuration.timeBudgetSeconds > 0 && Date().timeIntervalSince(started) >= configuration.timeBudgetSeconds {
+                onEvent?(.message("time budget of \(Int(configuration.timeBudgetSeconds)) s reached after epoch \(epoch)"))
+                return .timeBudgetReached
+            }
+        }
+        return .completed
+    }
+
+    /// The epoch with the best mean validation Jaccard so far.
+    public var bestRecord: EpochRecord? { history.max { $0.meanValidationJaccard < $1.meanValidationJaccard } }
+
+    /// One optimizer step on `batch`; returns the data loss.
+    func trainStep(_ batch: TrainingBatch) -> Double {
+        optimizer.zeroGradients()
+        let logits = model(batch.images)
+        let data = segmentationLoss(configuration.loss, logits: logits, targets: batch.targets, weights: batch.weights)
+        let usesPenalty = configuration.weightDecay > 0 && configuration.optimizer == .adam
+        let total = usesPenalty ? data + l2Penalty(of: model, lambda: configuration.weightDecay) : data
+        total.backward()
+        optimizer.step()
+        return Double(data.scalar)
+    }
+
+    func validate(epoch: Int) -> EvaluationResult {
+        let segmenter = Segmenter(model: model, tileSize: configuration.validationTileSize)
+        let wantsPreview = configuration.previewEvery > 0 && (epoch % configuration.previewEvery == 0 || epoch == 1)
+        return segmenter.evaluate(validationSlices, isbiScores: false) { slice, probabilities in
+            guard wantsPreview, slice.index == self.validationSlices.first?.index else { return }
+            let folder = self.runFolder.appendingPathComponent("previews")
+            try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let url = folder.appendingPathComponent(String(format: "epoch-%03d-slice-%02d.png", epoch, slice.index))
+            try? PredictionPreview.write(image: slice.imagePlane, probabilities: probabilities, labels: slice.label, to: url)
+        }
+    }
+
+    func saveCheckpoint(to url: URL) throws {
+        try TrainingCheckpoint.save(model: model, optimizer: optimizer, metadata: checkpointMetadata(), to: url.path)
+    }
+
+    func checkpointMetadata() -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
+        var metadata: [String: String] = [
+            MetadataKey.model: json(model.configuration),
+            MetadataKey.training: json(configuration),
+            MetadataKey.epoch: String(history.count),
+            MetadataKey.history: json(history),
+            MetadataKey.data: dataDescription,
+        ]
+        if let best = bestRecord {
+            metadata[MetadataKey.bestEpoch] = String(best.epoch)
+            metadata[MetadataKey.bestMeanJaccard] = String(best.meanValidationJaccard)
+        }
+        return metadata
+    }
+
+    func writeConfigJSON() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        struct RunConfiguration: Encodable {
+            var model: UNetConfiguration
+            var training: TrainingConfiguration
+            var data: String
+            var inputTile: Int
+            var outputTile: Int
+            var trainSlices: [Int]
+            var validationSlices: [Int]
+            var parameters: Int
+            var threads: Int
+        }
+        let config = RunConfiguration(model: model.configuration, training: configuration, data: dataDescription,
+                                      inputTile: inputSize, outputTile: outputSize,
+                                      trainSlices: trainSlices.map(\.index), validationSlices: validationSlices.map(\.index),
+                                      parameters: model.parameterCount, threads: Threads.count)
+        try encoder.encode(config).write(to: runFolder.appendingPathComponent("config.json"), options: .atomic)
+    }
+
+    func writeLogs() throws {
+        let classes = model.configuration.classes
+        let csv = ([EpochRecord.csvHeader(classes: classes)] + history.map(\.csvRow)).joined(separator: "\n") + "\n"
+        try Data(csv.utf8).write(to: runFolder.appendingPathComponent("metrics.csv"), options: .atomic)
+        try Data(trainingCurveSVG(history, title: model.configuration.summary).utf8)
+            .write(to: runFolder.appendingPathComponent("training-curve.svg"), options: .atomic)
+    }
+}
+
+/// Metadata keys of swift-unet training checkpoints.
+public enum MetadataKey {
+    /// JSON of the `UNetConfiguration`.
+    public static let model = "unet.model"
+    /// JSON of the `TrainingConfiguration`.
+    public static let training = "unet.training"
+    /// Completed epochs.
+    public static let epoch = "unet.epoch"
+    /// JSON array of `EpochRecord`.
+    public static let history = "unet.history"
+    /// Data source description.
+    public static let data = "unet.data"
+    /// Epoch of the best mean validation Jaccard.
+    public static let bestEpoch = "unet.best_epoch"
+    /// The best mean validation Jaccard.
+    public static let bestMeanJaccard = "unet.best_mean_jaccard"
+}
