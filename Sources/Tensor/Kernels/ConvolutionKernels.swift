@@ -85,6 +85,9 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
 public enum ConvolutionKernels {
     // MARK: Scheduling
 
+    /// Tuning switch (tests only): false forces the serial schedule (BLAS threads inside each GEMM).
+    nonisolated(unsafe) static var allowLanes = true
+
     struct Schedule {
         /// Output pixels per block.
         var block: Int
@@ -116,7 +119,7 @@ public enum ConvolutionKernels {
             let blocks = (pixels + block - 1) / block
             let items = g.batch * blocks
             return Schedule(block: block, blocksPerImage: blocks, items: items,
-                            lanes: threads > 1 && items >= threads ? threads : 1, laneFloats: 0)
+                            lanes: threads > 1 && items >= threads && allowLanes ? threads : 1, laneFloats: 0)
         }
         func plan(lanes: Int) -> Schedule {
             let share = ConvolutionWorkspace.limitFloats / lanes
@@ -135,7 +138,7 @@ public enum ConvolutionKernels {
             return Schedule(block: block, blocksPerImage: blocks, items: g.batch * blocks, lanes: lanes,
                             laneFloats: block * floatsPerPixel)
         }
-        if threads > 1 {
+        if threads > 1 && allowLanes {
             let parallel = plan(lanes: threads)
             if imagesOnly ? g.batch >= threads : parallel.items >= threads { return parallel }
         }
