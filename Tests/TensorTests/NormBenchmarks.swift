@@ -1,0 +1,87 @@
+import Foundation
+import Tensor
+import XCTest
+
+/// Timing harness for pooling, batch norm and activations on the ANCHORS.md shape (64 x 512^2).
+/// Skipped unless UNET_BENCH=1:
+///
+///     UNET_BENCH=1 swift test -c release --filter NormBenchmarks
+///
+/// Prints one row per op: median and best of the repeats, in milliseconds. `UNET_BENCH_FILTER=text`
+/// keeps the rows whose name contains text; `UNET_BENCH_REPEATS=n` sets the repeats (default 7).
+final class NormBenchmarks: XCTestCase {
+    func time(_ name: String, repeats: Int = 7, _ body: () -> Void) {
+        if let filter = ProcessInfo.processInfo.environment["UNET_BENCH_FILTER"], !name.contains(filter) { return }
+        let repeats = Int(ProcessInfo.processInfo.environment["UNET_BENCH_REPEATS"] ?? "") ?? repeats
+        body()  // warm-up: page in, wake threads
+        var samples: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        samples.sort()
+        print(String(format: "BENCH %-44@ median %7.1f ms   best %7.1f ms", name as NSString,
+                     samples[samples.count / 2], samples[0]))
+    }
+
+    func testPoolingBatchNormActivations() throws {
+        guard ProcessInfo.processInfo.environment["UNET_BENCH"] == "1" else {
+            throw XCTSkip("timing harness: run with UNET_BENCH=1")
+        }
+        let shape = [1, 64, 512, 512]
+        print("BENCH shape \(shape), Threads.count \(Threads.count)")
+        var rng = SeededGenerator(seed: 1)
+        let x = Tensor.randomUniform(shape, lowerBound: -2, upperBound: 2, generator: &rng)
+        let g = Tensor.randomUniform(shape, lowerBound: -1, upperBound: 1, generator: &rng)
+        let pooledG = Tensor.randomUniform([1, 64, 256, 256], lowerBound: -1, upperBound: 1, generator: &rng)
+        let scale = Tensor.ones([64]), offset = Tensor.zeros([64])
+        let mean = Tensor.zeros([64]), variance = Tensor.ones([64])
+
+        for (label, activation) in [("BN", NormActivation.identity), ("BN+ReLU", .relu), ("BN+ELU", .elu(alpha: 1))] {
+            time("\(label) train forward") {
+                _ = batchNormTraining(x, scale: scale, offset: offset, activation: activation)
+            }
+            time("\(label) train forward+backward") {
+                let leaves = [x, scale, offset].map { $0.requiringGradient() }
+                batchNormTraining(leaves[0], scale: leaves[1], offset: leaves[2], activation: activation)
+                    .output.backward(seed: g)
+            }
+        }
+        time("BN+ELU eval forward") {
+            _ = batchNormInference(x, scale: scale, offset: offset, mean: mean, variance: variance,
+                                   activation: .elu(alpha: 1))
+        }
+        time("BN then Tensor.elu (unfused) train fwd+bwd") {
+            let leaves = [x, scale, offset].map { $0.requiringGradient() }
+            batchNormTraining(leaves[0], scale: leaves[1], offset: leaves[2]).output.elu().backward(seed: g)
+        }
+        time("ELU (Tensor.elu) forward") { _ = x.elu() }
+        time("ELU (Tensor.elu) forward+backward") { x.requiringGradient().elu().backward(seed: g) }
+        time("maxPool2d 2x2 forward (no grad)") { _ = withoutGradients { maxPool2d(x) } }
+        time("maxPool2d 2x2 forward (recording)") { _ = maxPool2d(x.requiringGradient()) }
+        time("maxPool2d 2x2 forward+backward") { maxPool2d(x.requiringGradient()).backward(seed: pooledG) }
+        time("dropout p=0.5 forward") {
+            var r = SeededGenerator(seed: 3)
+            _ = dropout(x, probability: 0.5, generator: &r)
+        }
+        time("dropout p=0.5 forward+backward") {
+            var r = SeededGenerator(seed: 3)
+            dropout(x.requiringGradient(), probability: 0.5, generator: &r).backward(seed: g)
+        }
+        let reused = Tensor(uninitializedShape: shape)
+        time("memcpy into an existing tensor (bandwidth reference)") {
+            reused.withUnsafeBufferPointer { dst in
+                x.withUnsafeBufferPointer {
+                    UnsafeMutablePointer(mutating: dst.baseAddress!).update(from: $0.baseAddress!, count: $0.count)
+                }
+            }
+        }
+        time("memcpy into a new tensor (bandwidth + page faults)") {
+            var y = Tensor(uninitializedShape: shape)
+            y.withUnsafeMutableBufferPointer { dst in
+                x.withUnsafeBufferPointer { dst.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
+            }
+        }
+    }
+}
