@@ -1,5 +1,5 @@
 import Foundation
-import Tensor
+@testable import Tensor
 import XCTest
 
 /// Timing harness for pooling, batch norm and activations on the ANCHORS.md shape (64 x 512^2).
@@ -10,20 +10,7 @@ import XCTest
 /// Prints one row per op: median and best of the repeats, in milliseconds. `UNET_BENCH_FILTER=text`
 /// keeps the rows whose name contains text; `UNET_BENCH_REPEATS=n` sets the repeats (default 7).
 final class NormBenchmarks: XCTestCase {
-    func time(_ name: String, repeats: Int = 7, _ body: () -> Void) {
-        if let filter = ProcessInfo.processInfo.environment["UNET_BENCH_FILTER"], !name.contains(filter) { return }
-        let repeats = Int(ProcessInfo.processInfo.environment["UNET_BENCH_REPEATS"] ?? "") ?? repeats
-        body()  // warm-up: page in, wake threads
-        var samples: [Double] = []
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        samples.sort()
-        print(String(format: "BENCH %-44@ median %7.1f ms   best %7.1f ms", name as NSString,
-                     samples[samples.count / 2], samples[0]))
-    }
+    func time(_ name: String, _ body: () -> Void) { benchmarkTime(name, body) }
 
     func testPoolingBatchNormActivations() throws {
         guard ProcessInfo.processInfo.environment["UNET_BENCH"] == "1" else {
@@ -84,4 +71,75 @@ final class NormBenchmarks: XCTestCase {
             }
         }
     }
+}
+
+/// Kernel-only timings into preallocated buffers (no allocation, no page faults, no tape).
+final class NormKernelBenchmarks: XCTestCase {
+    func testKernels() throws {
+        guard ProcessInfo.processInfo.environment["UNET_BENCH"] == "1" else {
+            throw XCTSkip("timing harness: run with UNET_BENCH=1")
+        }
+        let (n, c, h, w) = (1, 64, 512, 512)
+        var rng = SeededGenerator(seed: 1)
+        let x = Tensor.randomUniform([n, c, h, w], lowerBound: -2, upperBound: 2, generator: &rng)
+        var full = Tensor(repeating: 0, shape: [n, c, h, w])
+        var pooled = Tensor(repeating: 0, shape: [n, c, h / 2, w / 2])
+        var argmax = [UInt8](repeating: 0, count: pooled.count)
+        x.withUnsafeBufferPointer { xp in
+            full.withUnsafeMutableBufferPointer { fp in
+                pooled.withUnsafeMutableBufferPointer { pp in
+                    argmax.withUnsafeMutableBufferPointer { ap in
+                        let xp = xp.baseAddress!, fp = fp.baseAddress!, pp = pp.baseAddress!, ap = ap.baseAddress!
+                        benchmarkTime("kernel maxPool 2x2 forward with argmax") {
+                            PoolingKernels.maxPoolForward(xp, pp, ap, planes: n * c, height: h, width: w, kernel: 2,
+                                                          stride: 2, outputHeight: h / 2, outputWidth: w / 2)
+                        }
+                        benchmarkTime("kernel maxPool 2x2 forward without argmax") {
+                            PoolingKernels.maxPoolForward(xp, pp, nil, planes: n * c, height: h, width: w, kernel: 2,
+                                                          stride: 2, outputHeight: h / 2, outputWidth: w / 2)
+                        }
+                        benchmarkTime("kernel maxPool 3x3 stride 2 forward with argmax") {
+                            PoolingKernels.maxPoolForward(xp, pp, ap, planes: n * c, height: h, width: w, kernel: 3,
+                                                          stride: 2, outputHeight: (h - 3) / 2 + 1, outputWidth: (w - 3) / 2 + 1)
+                        }
+                        benchmarkTime("kernel memcpy 64 MiB") { fp.update(from: xp, count: n * c * h * w) }
+                        benchmarkTime("kernel maxPool 2x2 backward") {
+                            PoolingKernels.maxPoolBackward(pp, ap, fp, planes: n * c, height: h, width: w, kernel: 2,
+                                                           stride: 2, outputHeight: h / 2, outputWidth: w / 2)
+                        }
+                        let ones = [Float](repeating: 1, count: c), zeros = [Float](repeating: 0, count: c)
+                        benchmarkTime("kernel BN statistics") {
+                            _ = BatchNormKernels.statistics(xp, n: n, c: c, planeSize: h * w)
+                        }
+                        for activation in [NormActivation.identity, .elu(alpha: 1)] {
+                            benchmarkTime("kernel BN normalize \(activation)") {
+                                BatchNormKernels.normalize(xp, fp, n: n, c: c, planeSize: h * w, a: ones, b: zeros,
+                                                           activation: activation)
+                            }
+                            benchmarkTime("kernel BN backward sums \(activation)") {
+                                _ = BatchNormKernels.backwardSums(xp, fp, xp, n: n, c: c, planeSize: h * w, a: ones,
+                                                                  b: zeros, mean: zeros, activation: activation)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `body` once to warm up, then `repeats` times; prints the median and the best in ms.
+func benchmarkTime(_ name: String, repeats: Int = 7, _ body: () -> Void) {
+    if let filter = ProcessInfo.processInfo.environment["UNET_BENCH_FILTER"], !name.contains(filter) { return }
+    let repeats = Int(ProcessInfo.processInfo.environment["UNET_BENCH_REPEATS"] ?? "") ?? repeats
+    body()  // warm-up: page in, wake threads
+    var samples: [Double] = []
+    for _ in 0..<repeats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    samples.sort()
+    print(String(format: "BENCH %-44@ median %7.1f ms   best %7.1f ms", name as NSString,
+                 samples[samples.count / 2], samples[0]))
 }

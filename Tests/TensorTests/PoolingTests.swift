@@ -75,6 +75,11 @@ final class PoolingTests: XCTestCase {
         XCTAssertTrue(y[0, 0, 0, 0].isNaN)
         XCTAssertFalse(y[0, 0, 0, 1].isNaN)
         XCTAssertTrue(maxPool2d(x, kernelSize: 3, stride: 1)[0, 0, 0, 0].isNaN)
+        // Wide rows take the 16-window vector path.
+        var wide = randomTensor([1, 1, 2, 40], seed: 6)
+        wide[0, 0, 1, 7] = .nan
+        let pooled = maxPool2d(wide).scalars
+        XCTAssertEqual(pooled.indices.filter { pooled[$0].isNaN }, [3])
     }
 
     func testGradients() {
