@@ -102,6 +102,10 @@ final class NormKernelBenchmarks: XCTestCase {
                             PoolingKernels.maxPoolForward(xp, pp, ap, planes: n * c, height: h, width: w, kernel: 3,
                                                           stride: 2, outputHeight: (h - 3) / 2 + 1, outputWidth: (w - 3) / 2 + 1)
                         }
+                        benchmarkTime("kernel maxPool 3x3 stride 2 backward") {
+                            PoolingKernels.maxPoolBackward(pp, ap, fp, planes: n * c, height: h, width: w, kernel: 3,
+                                                           stride: 2, outputHeight: (h - 3) / 2 + 1, outputWidth: (w - 3) / 2 + 1)
+                        }
                         benchmarkTime("kernel memcpy 64 MiB") { fp.update(from: xp, count: n * c * h * w) }
                         benchmarkTime("kernel maxPool 2x2 backward") {
                             PoolingKernels.maxPoolBackward(pp, ap, fp, planes: n * c, height: h, width: w, kernel: 2,

@@ -77,12 +77,43 @@ enum PoolingKernels {
         }
     }
 
+    /// Any kernel and stride. Strides 1 and 2 take 16 outputs at a time (plain or even-element
+    /// loads); the rest of each row, and other strides, go one window at a time.
     @inline(__always)
     static func forwardPlane(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                              _ argmax: UnsafeMutablePointer<UInt8>?, w: Int, k: Int, s: Int, oh: Int, ow: Int) {
         for oy in 0..<oh {
             let rowBase = x + (oy &* s) &* w
-            for ox in 0..<ow {
+            let yr = y + oy &* ow
+            let ar = argmax.map { $0 + oy &* ow }
+            var ox = 0
+            if s <= 2 {
+                // The stride-2 loads read 32 floats: keep them inside the row.
+                while ox &+ 16 <= ow && ox &* s &+ 16 &* s &+ k <= w {
+                    @inline(__always) func window(_ offset: Int) -> Vector16 {
+                        let p = rowBase + (ox &* s &+ offset)
+                        if s == 1 { return VectorMath.load(p) }
+                        let lo = VectorMath.load(p), hi = VectorMath.load(p + 16)
+                        return Vector16(lowHalf: lo.evenHalf, highHalf: hi.evenHalf)
+                    }
+                    var m = window(0), index = SIMD16<Int32>()
+                    for ky in 0..<k {
+                        for kx in 0..<k where ky != 0 || kx != 0 {
+                            let v = window(ky &* w &+ kx)
+                            let take = (v .> m) .| (v .!= v)
+                            m.replace(with: v, where: take)
+                            index.replace(with: Int32(truncatingIfNeeded: ky &* k &+ kx), where: take)
+                        }
+                    }
+                    VectorMath.store(m, yr + ox)
+                    if let ar {
+                        UnsafeMutableRawPointer(ar + ox).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: index),
+                                                                    as: SIMD16<UInt8>.self)
+                    }
+                    ox &+= 16
+                }
+            }
+            while ox < ow {
                 let window = rowBase + ox &* s
                 var m = window[0], best = 0
                 for ky in 0..<k {
@@ -92,8 +123,9 @@ enum PoolingKernels {
                         if v > m || v != v { m = v; best = ky &* k &+ kx }
                     }
                 }
-                y[oy &* ow &+ ox] = m
-                argmax?[oy &* ow &+ ox] = UInt8(truncatingIfNeeded: best)
+                yr[ox] = m
+                ar?[ox] = UInt8(truncatingIfNeeded: best)
+                ox &+= 1
             }
         }
     }
@@ -147,11 +179,15 @@ enum PoolingKernels {
     static func backwardPlane(_ g: UnsafePointer<Float>, _ argmax: UnsafePointer<UInt8>,
                               _ dx: UnsafeMutablePointer<Float>, h: Int, w: Int, k: Int, s: Int, oh: Int, ow: Int) {
         dx.update(repeating: 0, count: h &* w)
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                let i = Int(argmax[oy &* ow &+ ox])
-                let ky = i / k, kx = i &- ky &* k
-                dx[(oy &* s &+ ky) &* w &+ ox &* s &+ kx] += g[oy &* ow &+ ox]
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: k &* k) { offsets in
+            // Window offset -> element offset from the window's corner.
+            for ky in 0..<k { for kx in 0..<k { offsets[ky &* k &+ kx] = ky &* w &+ kx } }
+            let offsets = offsets.baseAddress!
+            for oy in 0..<oh {
+                let corner = dx + (oy &* s) &* w, gr = g + oy &* ow, ar = argmax + oy &* ow
+                for ox in 0..<ow {
+                    corner[ox &* s &+ offsets[Int(ar[ox])]] += gr[ox]
+                }
             }
         }
     }
