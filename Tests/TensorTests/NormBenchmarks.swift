@@ -43,8 +43,8 @@ final class NormBenchmarks: XCTestCase {
             let leaves = [x, scale, offset].map { $0.requiringGradient() }
             batchNormTraining(leaves[0], scale: leaves[1], offset: leaves[2]).output.elu().backward(seed: g)
         }
-        time("ELU (Tensor.elu) forward") { _ = x.elu() }
-        time("ELU (Tensor.elu) forward+backward") { x.requiringGradient().elu().backward(seed: g) }
+        time("ELU forward (Tensor.elu)") { _ = x.elu() }
+        time("ELU forward+backward (Tensor.elu)") { x.requiringGradient().elu().backward(seed: g) }
         time("maxPool2d 2x2 forward (no grad)") { _ = withoutGradients { maxPool2d(x) } }
         time("maxPool2d 2x2 forward (recording)") { _ = maxPool2d(x.requiringGradient()) }
         time("maxPool2d 2x2 forward+backward") { maxPool2d(x.requiringGradient()).backward(seed: pooledG) }
@@ -132,18 +132,27 @@ final class NormKernelBenchmarks: XCTestCase {
     }
 }
 
-/// Runs `body` once to warm up, then `repeats` times; prints the median and the best in ms.
+/// Runs `body` once to warm up, then `repeats` times; prints the median and the best wall time in
+/// ms, and the median CPU time (user + system, all threads) in ms. On a shared machine the CPU
+/// time is the steadier figure: it does not count time spent waiting for a core.
 func benchmarkTime(_ name: String, repeats: Int = 7, _ body: () -> Void) {
     if let filter = ProcessInfo.processInfo.environment["UNET_BENCH_FILTER"], !name.contains(filter) { return }
     let repeats = Int(ProcessInfo.processInfo.environment["UNET_BENCH_REPEATS"] ?? "") ?? repeats
     body()  // warm-up: page in, wake threads
-    var samples: [Double] = []
-    for _ in 0..<repeats {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
-    samples.sort()
-    print(String(format: "BENCH %-44@ median %7.1f ms   best %7.1f ms", name as NSString,
-                 samples[samples.count / 2], samples[0]))
+    var wall: [Double] = [], cpu: [Double] = []
+    for _ in 0..<repeats {
+        let c0 = cpuSeconds(), start = DispatchTime.now().uptimeNanoseconds
+        body()
+        wall.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        cpu.append((cpuSeconds() - c0) * 1e3)
+    }
+    wall.sort(); cpu.sort()
+    print(String(format: "BENCH %-44@ median %7.1f ms   best %7.1f ms   cpu %7.1f ms", name as NSString,
+                 wall[wall.count / 2], wall[0], cpu[cpu.count / 2]))
 }
