@@ -1,7 +1,7 @@
 """PyTorch side of the "Pooling, batch norm, activations" table in docs/PERFORMANCE.md.
 
 Same shape and rows as Tests/TensorTests/NormBenchmarks.swift (1 x 64 x 512^2, 2 threads);
-prints median and best of the runs in ms. Run right before or after the Swift harness:
+prints median and best wall time of the runs and the median CPU time (all threads), in ms. Run right before or after the Swift harness:
     ~/venv-ref/bin/python docs/bench/torch_norm_ops.py
 """
 import os
@@ -21,10 +21,13 @@ rm, rv = torch.zeros(64), torch.ones(64)
 
 def bench(name, fn):
     fn()
-    samples = []
+    samples, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter(); fn(); samples.append((time.perf_counter() - t0) * 1e3)
-    print(f"TORCH {name:<44} median {statistics.median(samples):7.1f} ms   best {min(samples):7.1f} ms", flush=True)
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1e3); cpu.append((time.process_time() - c0) * 1e3)
+    print(f"TORCH {name:<44} median {statistics.median(samples):7.1f} ms   best {min(samples):7.1f} ms"
+          f"   cpu {statistics.median(cpu):7.1f} ms", flush=True)
 
 def leaves():
     return [t.detach().requires_grad_() for t in (x, w, b)]  # shares storage: no copy
