@@ -32,6 +32,8 @@ final class PoolingTests: XCTestCase {
         ([2, 3, 8, 6], 2, 2), ([2, 3, 7, 9], 2, 2), ([3, 2, 9, 11], 3, 2), ([2, 2, 8, 8], 3, 2),
         ([1, 2, 7, 5], 3, 1), ([2, 1, 6, 7], 2, 1), ([2, 2, 10, 9], 3, 3), ([1, 1, 5, 5], 5, 5),
         ([2, 3, 37, 35], 2, 2),
+        // wide enough for the 16-output vector paths of the general kernel (strides 1 and 2)
+        ([2, 2, 9, 41], 3, 2), ([1, 2, 5, 37], 3, 1), ([1, 2, 6, 40], 4, 2), ([2, 1, 7, 70], 3, 3),
     ]
 
     func testForwardAndBackwardMatchReference() {
@@ -66,6 +68,15 @@ final class PoolingTests: XCTestCase {
         let z = Tensor(repeating: 2, shape: [1, 1, 3, 3]).requiringGradient()
         maxPool2d(z, kernelSize: 3, stride: 1).sum().backward()
         XCTAssertEqual(z.gradient?.scalars, [1, 0, 0, 0, 0, 0, 0, 0, 0])
+        // Vector paths: every window's top-left element wins.
+        for (k, s) in [(2, 2), (3, 2), (3, 1)] {
+            let wide = Tensor(repeating: 3, shape: [1, 1, 3, 40]).requiringGradient()
+            let y = maxPool2d(wide, kernelSize: k, stride: s)
+            y.sum().backward()
+            var expected = [Float](repeating: 0, count: 120)
+            for oy in 0..<y.shape[2] { for ox in 0..<y.shape[3] { expected[oy * s * 40 + ox * s] += 1 } }
+            XCTAssertEqual(wide.gradient?.scalars, expected, "k \(k) s \(s)")
+        }
     }
 
     func testNaNPropagates() {
@@ -75,11 +86,18 @@ final class PoolingTests: XCTestCase {
         XCTAssertTrue(y[0, 0, 0, 0].isNaN)
         XCTAssertFalse(y[0, 0, 0, 1].isNaN)
         XCTAssertTrue(maxPool2d(x, kernelSize: 3, stride: 1)[0, 0, 0, 0].isNaN)
+        // Wide rows take the 16-window vector path.
+        var wide = randomTensor([1, 1, 2, 40], seed: 6)
+        wide[0, 0, 1, 7] = .nan
+        let pooled = maxPool2d(wide).scalars
+        XCTAssertEqual(pooled.indices.filter { pooled[$0].isNaN }, [3])
     }
 
     func testGradients() {
         checkGradients([distinctTensor([2, 2, 5, 7], seed: 1)]) { maxPool2d($0[0]) }
         checkGradients([distinctTensor([2, 2, 7, 7], seed: 2)]) { maxPool2d($0[0], kernelSize: 3, stride: 2) }
+        checkGradients([distinctTensor([1, 1, 5, 37], seed: 3)]) { maxPool2d($0[0], kernelSize: 3, stride: 2) }
+        checkGradients([distinctTensor([1, 1, 2, 36], seed: 4)]) { maxPool2d($0[0]) }
     }
 
     func testResultsIndependentOfThreadCount() {

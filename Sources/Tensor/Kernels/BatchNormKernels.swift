@@ -55,33 +55,44 @@ enum VectorMath {
     }
 }
 
-/// The activation applied after normalization, in vector form, and its derivative recomputed
-/// from the pre-activation value z.
+/// The activation applied after normalization, in vector form, and its derivative, taken from the
+/// pre-activation value z (recomputed from the input) or from the saved output y.
 protocol NormActivationKernel {
+    /// Whether `backward` reads the forward output y. Otherwise callers may pass any values as y.
+    static var usesOutput: Bool { get }
     func apply(_ z: Vector16) -> Vector16
-    /// g * activation'(z)
-    func backward(_ g: Vector16, z: Vector16) -> Vector16
+    /// g * activation'(z), where y = apply(z).
+    func backward(_ g: Vector16, z: Vector16, y: Vector16) -> Vector16
 }
 
 struct IdentityActivationKernel: NormActivationKernel {
+    static var usesOutput: Bool { false }
     @inline(__always) func apply(_ z: Vector16) -> Vector16 { z }
-    @inline(__always) func backward(_ g: Vector16, z: Vector16) -> Vector16 { g }
+    @inline(__always) func backward(_ g: Vector16, z: Vector16, y: Vector16) -> Vector16 { g }
 }
 
 struct ReluActivationKernel: NormActivationKernel {
+    static var usesOutput: Bool { false }
     @inline(__always) func apply(_ z: Vector16) -> Vector16 { z.replacing(with: 0, where: z .<= 0) }
-    @inline(__always) func backward(_ g: Vector16, z: Vector16) -> Vector16 { g.replacing(with: 0, where: z .<= 0) }
+    @inline(__always) func backward(_ g: Vector16, z: Vector16, y: Vector16) -> Vector16 {
+        g.replacing(with: 0, where: z .<= 0)
+    }
 }
 
+/// ELU's derivative is 1 for z > 0 and alpha * e^z = y + alpha otherwise, so backward reads the
+/// saved output instead of evaluating the exponential again: with 4-wide SSE (the package's
+/// default target) e^z costs more than streaming y from memory (docs/PERFORMANCE.md).
 struct EluActivationKernel: NormActivationKernel {
+    static var usesOutput: Bool { true }
     let alpha: Float
     @inline(__always) func apply(_ z: Vector16) -> Vector16 {
         let negative = (VectorMath.exp(z) - 1) * alpha
         return negative.replacing(with: z, where: z .> 0)
     }
-    @inline(__always) func backward(_ g: Vector16, z: Vector16) -> Vector16 {
-        let negative = g * (VectorMath.exp(z) * alpha)
-        return negative.replacing(with: g, where: z .> 0)
+    @inline(__always) func backward(_ g: Vector16, z: Vector16, y: Vector16) -> Vector16 {
+        // y > 0 exactly when z > 0.
+        let negative = g * (y + alpha)
+        return negative.replacing(with: g, where: y .> 0)
     }
 }
 
@@ -207,37 +218,49 @@ enum BatchNormKernels {
     // MARK: Backward
 
     /// Per channel: sum of dz and of dz * (x - mean), where dz = g * activation'(a x + b).
-    static func backwardSums(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, n: Int, c: Int,
-                             planeSize hw: Int, a: [Float], b: [Float], mean: [Float],
+    /// `y` is the forward output (read only by activations whose `usesOutput` is true).
+    static func backwardSums(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                             n: Int, c: Int, planeSize hw: Int, a: [Float], b: [Float], mean: [Float],
                              activation: NormActivation) -> (sumDz: [Double], sumDzCentered: [Double]) {
+        let parameters = ChannelParameters(a: a, b: b, mean: mean)
         switch activation {
-        case .identity: return backwardSums(x, g, n: n, c: c, hw: hw, a: a, b: b, mean: mean, IdentityActivationKernel())
-        case .relu: return backwardSums(x, g, n: n, c: c, hw: hw, a: a, b: b, mean: mean, ReluActivationKernel())
-        case .elu(let alpha):
-            return backwardSums(x, g, n: n, c: c, hw: hw, a: a, b: b, mean: mean, EluActivationKernel(alpha: alpha))
+        case .identity: return backwardSums(x, y, g, n: n, c: c, hw: hw, parameters, IdentityActivationKernel())
+        case .relu: return backwardSums(x, y, g, n: n, c: c, hw: hw, parameters, ReluActivationKernel())
+        case .elu(let alpha): return backwardSums(x, y, g, n: n, c: c, hw: hw, parameters, EluActivationKernel(alpha: alpha))
         }
     }
 
-    static func backwardSums<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
-                                                      n: Int, c: Int, hw: Int, a: [Float], b: [Float],
-                                                      mean: [Float], _ act: A) -> ([Double], [Double]) {
+    /// Per-channel constants of the backward passes, interleaved so one channel's values are adjacent.
+    struct ChannelParameters {
+        static let stride = 6
+        /// a, b, mean, coefficient of dz, coefficient of (x - mean), constant; per channel.
+        var table: [Float]
+        init(a: [Float], b: [Float], mean: [Float], dz: [Float]? = nil, centered: [Float]? = nil, constant: [Float]? = nil) {
+            table = []
+            table.reserveCapacity(ChannelParameters.stride * a.count)
+            for ch in 0..<a.count {
+                table += [a[ch], b[ch], mean[ch], dz?[ch] ?? 0, centered?[ch] ?? 0, constant?[ch] ?? 0]
+            }
+        }
+    }
+
+    static func backwardSums<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                                      _ g: UnsafePointer<Float>, n: Int, c: Int, hw: Int,
+                                                      _ parameters: ChannelParameters, _ act: A) -> ([Double], [Double]) {
         let planes = n * c
         var partial = [Double](repeating: 0, count: 2 * planes)
         partial.withUnsafeMutableBufferPointer { buffer in
             let out = buffer.baseAddress!
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    mean.withUnsafeBufferPointer { mean in
-                        let a = a.baseAddress!, b = b.baseAddress!, mean = mean.baseAddress!
-                        Threads.parallelRanges(planes, minimumChunk: planesPerChunk(hw)) { range in
-                            for p in range {
-                                let ch = p % c
-                                let (s, q) = backwardPlaneSums(x + p &* hw, g + p &* hw, hw, a: a[ch], b: b[ch],
-                                                               mean: mean[ch], act)
-                                out[2 &* p] = s
-                                out[2 &* p &+ 1] = q
-                            }
-                        }
+            parameters.table.withUnsafeBufferPointer { table in
+                let table = table.baseAddress!
+                Threads.parallelRanges(planes, minimumChunk: planesPerChunk(hw)) { range in
+                    for p in range {
+                        let k = table + ChannelParameters.stride &* (p % c)
+                        let offset = p &* hw
+                        let (s, q) = backwardPlaneSums(x + offset, y + offset, g + offset, hw,
+                                                       a: k[0], b: k[1], mean: k[2], act)
+                        out[2 &* p] = s
+                        out[2 &* p &+ 1] = q
                     }
                 }
             }
@@ -253,9 +276,9 @@ enum BatchNormKernels {
     }
 
     @inline(__always)
-    static func backwardPlaneSums<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
-                                                           _ m: Int, a: Float, b: Float, mean: Float,
-                                                           _ act: A) -> (Double, Double) {
+    static func backwardPlaneSums<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                                           _ g: UnsafePointer<Float>, _ m: Int,
+                                                           a: Float, b: Float, mean: Float, _ act: A) -> (Double, Double) {
         let av = Vector16(repeating: a), bv = Vector16(repeating: b), mv = Vector16(repeating: mean)
         var total = 0.0, totalCentered = 0.0
         var start = 0
@@ -265,7 +288,8 @@ enum BatchNormKernels {
             var i = start
             while i &+ 16 <= end {
                 let xv = VectorMath.load(x + i)
-                let dz = act.backward(VectorMath.load(g + i), z: xv * av + bv)
+                let yv = A.usesOutput ? VectorMath.load(y + i) : Vector16()
+                let dz = act.backward(VectorMath.load(g + i), z: xv * av + bv, y: yv)
                 s += dz
                 q += dz * (xv - mv)
                 i &+= 16
@@ -274,7 +298,8 @@ enum BatchNormKernels {
                 // Zero-padded lanes have g = 0, hence dz = 0: they add nothing.
                 let r = end &- i
                 let xv = VectorMath.loadPartial(x + i, r)
-                let dz = act.backward(VectorMath.loadPartial(g + i, r), z: xv * av + bv)
+                let yv = A.usesOutput ? VectorMath.loadPartial(y + i, r) : Vector16()
+                let dz = act.backward(VectorMath.loadPartial(g + i, r), z: xv * av + bv, y: yv)
                 s += dz
                 q += dz * (xv - mv)
             }
@@ -286,41 +311,30 @@ enum BatchNormKernels {
     }
 
     /// dx = coefficientDz[c] * dz + coefficientCentered[c] * (x - mean[c]) + constant[c],
-    /// with dz = g * activation'(a x + b) recomputed from x.
-    static func backwardInput(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                              n: Int, c: Int, planeSize hw: Int, a: [Float], b: [Float], mean: [Float],
-                              coefficientDz: [Float], coefficientCentered: [Float], constant: [Float],
-                              activation: NormActivation) {
-        let coefficients = BackwardCoefficients(a: a, b: b, mean: mean, dz: coefficientDz,
-                                                centered: coefficientCentered, constant: constant)
+    /// with dz = g * activation'(a x + b) recomputed from x (or from the output y, see `usesOutput`).
+    static func backwardInput(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                              _ dx: UnsafeMutablePointer<Float>, n: Int, c: Int, planeSize hw: Int,
+                              a: [Float], b: [Float], mean: [Float], coefficientDz: [Float],
+                              coefficientCentered: [Float], constant: [Float], activation: NormActivation) {
+        let parameters = ChannelParameters(a: a, b: b, mean: mean, dz: coefficientDz, centered: coefficientCentered,
+                                           constant: constant)
         switch activation {
-        case .identity: backwardInput(x, g, dx, n: n, c: c, hw: hw, coefficients, IdentityActivationKernel())
-        case .relu: backwardInput(x, g, dx, n: n, c: c, hw: hw, coefficients, ReluActivationKernel())
-        case .elu(let alpha): backwardInput(x, g, dx, n: n, c: c, hw: hw, coefficients, EluActivationKernel(alpha: alpha))
+        case .identity: backwardInput(x, y, g, dx, n: n, c: c, hw: hw, parameters, IdentityActivationKernel())
+        case .relu: backwardInput(x, y, g, dx, n: n, c: c, hw: hw, parameters, ReluActivationKernel())
+        case .elu(let alpha): backwardInput(x, y, g, dx, n: n, c: c, hw: hw, parameters, EluActivationKernel(alpha: alpha))
         }
     }
 
-    struct BackwardCoefficients {
-        var a, b, mean, dz, centered, constant: [Float]
-        /// The six values for one channel, in the order above.
-        var flattened: [Float] {
-            var out = [Float]()
-            out.reserveCapacity(6 * a.count)
-            for ch in 0..<a.count { out += [a[ch], b[ch], mean[ch], dz[ch], centered[ch], constant[ch]] }
-            return out
-        }
-    }
-
-    static func backwardInput<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
-                                                       _ dx: UnsafeMutablePointer<Float>, n: Int, c: Int, hw: Int,
-                                                       _ coefficients: BackwardCoefficients, _ act: A) {
-        let table = coefficients.flattened
-        table.withUnsafeBufferPointer { table in
+    static func backwardInput<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                                       _ g: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                                       n: Int, c: Int, hw: Int, _ parameters: ChannelParameters, _ act: A) {
+        parameters.table.withUnsafeBufferPointer { table in
             let table = table.baseAddress!
             Threads.parallelRanges(n * c, minimumChunk: planesPerChunk(hw)) { range in
                 for p in range {
-                    let k = table + 6 &* (p % c)
-                    backwardInputPlane(x + p &* hw, g + p &* hw, dx + p &* hw, hw, a: k[0], b: k[1], mean: k[2],
+                    let k = table + ChannelParameters.stride &* (p % c)
+                    let offset = p &* hw
+                    backwardInputPlane(x + offset, y + offset, g + offset, dx + offset, hw, a: k[0], b: k[1], mean: k[2],
                                        coefficientDz: k[3], coefficientCentered: k[4], constant: k[5], act)
                 }
             }
@@ -328,25 +342,27 @@ enum BatchNormKernels {
     }
 
     @inline(__always)
-    static func backwardInputPlane<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
-                                                            _ dx: UnsafeMutablePointer<Float>, _ m: Int,
-                                                            a: Float, b: Float, mean: Float, coefficientDz: Float,
+    static func backwardInputPlane<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                                            _ g: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                                            _ m: Int, a: Float, b: Float, mean: Float, coefficientDz: Float,
                                                             coefficientCentered: Float, constant: Float, _ act: A) {
         let av = Vector16(repeating: a), bv = Vector16(repeating: b), mv = Vector16(repeating: mean)
         let cd = Vector16(repeating: coefficientDz), cc = Vector16(repeating: coefficientCentered)
         let k0 = Vector16(repeating: constant)
-        @inline(__always) func compute(_ xv: Vector16, _ gv: Vector16) -> Vector16 {
-            let dz = act.backward(gv, z: xv * av + bv)
+        @inline(__always) func compute(_ xv: Vector16, _ yv: Vector16, _ gv: Vector16) -> Vector16 {
+            let dz = act.backward(gv, z: xv * av + bv, y: yv)
             return dz * cd + (xv - mv) * cc + k0
         }
         var i = 0
         while i &+ 16 <= m {
-            VectorMath.store(compute(VectorMath.load(x + i), VectorMath.load(g + i)), dx + i)
+            let yv = A.usesOutput ? VectorMath.load(y + i) : Vector16()
+            VectorMath.store(compute(VectorMath.load(x + i), yv, VectorMath.load(g + i)), dx + i)
             i &+= 16
         }
         if i < m {
             let r = m &- i
-            VectorMath.storePartial(compute(VectorMath.loadPartial(x + i, r), VectorMath.loadPartial(g + i, r)), dx + i, r)
+            let yv = A.usesOutput ? VectorMath.loadPartial(y + i, r) : Vector16()
+            VectorMath.storePartial(compute(VectorMath.loadPartial(x + i, r), yv, VectorMath.loadPartial(g + i, r)), dx + i, r)
         }
     }
 }

@@ -31,44 +31,89 @@ enum PoolingKernels {
         }
     }
 
+    /// 2x2 stride 2: 16 windows at a time. Two 16-float loads per input row are split into the
+    /// left and right columns of the windows (even and odd elements).
     @inline(__always)
     static func forwardPlane2x2(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                 _ argmax: UnsafeMutablePointer<UInt8>?, w: Int, oh: Int, ow: Int) {
         for oy in 0..<oh {
             let r0 = x + (oy &* 2) &* w, r1 = r0 + w
             let yr = y + oy &* ow
-            if let argmax {
-                let ar = argmax + oy &* ow
-                for ox in 0..<ow {
-                    let j = ox &* 2
-                    var m = r0[j], i: UInt8 = 0
-                    let b = r0[j &+ 1], c = r1[j], d = r1[j &+ 1]
-                    if b > m || b != b { m = b; i = 1 }
-                    if c > m || c != c { m = c; i = 2 }
-                    if d > m || d != d { m = d; i = 3 }
-                    yr[ox] = m
-                    ar[ox] = i
+            let ar = argmax.map { $0 + oy &* ow }
+            var ox = 0
+            while ox &+ 16 <= ow {
+                let j = ox &* 2
+                let t0 = VectorMath.load(r0 + j), t1 = VectorMath.load(r0 + (j &+ 16))
+                let u0 = VectorMath.load(r1 + j), u1 = VectorMath.load(r1 + (j &+ 16))
+                let a = Vector16(lowHalf: t0.evenHalf, highHalf: t1.evenHalf)
+                let b = Vector16(lowHalf: t0.oddHalf, highHalf: t1.oddHalf)
+                let c = Vector16(lowHalf: u0.evenHalf, highHalf: u1.evenHalf)
+                let d = Vector16(lowHalf: u0.oddHalf, highHalf: u1.oddHalf)
+                var m = a, index = SIMD16<Int32>()
+                var take = (b .> m) .| (b .!= b)
+                m.replace(with: b, where: take); index.replace(with: 1, where: take)
+                take = (c .> m) .| (c .!= c)
+                m.replace(with: c, where: take); index.replace(with: 2, where: take)
+                take = (d .> m) .| (d .!= d)
+                m.replace(with: d, where: take); index.replace(with: 3, where: take)
+                VectorMath.store(m, yr + ox)
+                if let ar {
+                    UnsafeMutableRawPointer(ar + ox).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: index),
+                                                                as: SIMD16<UInt8>.self)
                 }
-            } else {
-                for ox in 0..<ow {
-                    let j = ox &* 2
-                    var m = r0[j]
-                    let b = r0[j &+ 1], c = r1[j], d = r1[j &+ 1]
-                    if b > m || b != b { m = b }
-                    if c > m || c != c { m = c }
-                    if d > m || d != d { m = d }
-                    yr[ox] = m
-                }
+                ox &+= 16
+            }
+            while ox < ow {
+                let j = ox &* 2
+                var m = r0[j], i: UInt8 = 0
+                let b = r0[j &+ 1], c = r1[j], d = r1[j &+ 1]
+                if b > m || b != b { m = b; i = 1 }
+                if c > m || c != c { m = c; i = 2 }
+                if d > m || d != d { m = d; i = 3 }
+                yr[ox] = m
+                ar?[ox] = i
+                ox &+= 1
             }
         }
     }
 
+    /// Any kernel and stride. Strides 1 and 2 take 16 outputs at a time (plain or even-element
+    /// loads); the rest of each row, and other strides, go one window at a time.
     @inline(__always)
     static func forwardPlane(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                              _ argmax: UnsafeMutablePointer<UInt8>?, w: Int, k: Int, s: Int, oh: Int, ow: Int) {
         for oy in 0..<oh {
             let rowBase = x + (oy &* s) &* w
-            for ox in 0..<ow {
+            let yr = y + oy &* ow
+            let ar = argmax.map { $0 + oy &* ow }
+            var ox = 0
+            if s <= 2 {
+                // The stride-2 loads read 32 floats: keep them inside the row.
+                while ox &+ 16 <= ow && ox &* s &+ 16 &* s &+ k <= w {
+                    @inline(__always) func window(_ offset: Int) -> Vector16 {
+                        let p = rowBase + (ox &* s &+ offset)
+                        if s == 1 { return VectorMath.load(p) }
+                        let lo = VectorMath.load(p), hi = VectorMath.load(p + 16)
+                        return Vector16(lowHalf: lo.evenHalf, highHalf: hi.evenHalf)
+                    }
+                    var m = window(0), index = SIMD16<Int32>()
+                    for ky in 0..<k {
+                        for kx in 0..<k where ky != 0 || kx != 0 {
+                            let v = window(ky &* w &+ kx)
+                            let take = (v .> m) .| (v .!= v)
+                            m.replace(with: v, where: take)
+                            index.replace(with: Int32(truncatingIfNeeded: ky &* k &+ kx), where: take)
+                        }
+                    }
+                    VectorMath.store(m, yr + ox)
+                    if let ar {
+                        UnsafeMutableRawPointer(ar + ox).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: index),
+                                                                    as: SIMD16<UInt8>.self)
+                    }
+                    ox &+= 16
+                }
+            }
+            while ox < ow {
                 let window = rowBase + ox &* s
                 var m = window[0], best = 0
                 for ky in 0..<k {
@@ -78,8 +123,9 @@ enum PoolingKernels {
                         if v > m || v != v { m = v; best = ky &* k &+ kx }
                     }
                 }
-                y[oy &* ow &+ ox] = m
-                argmax?[oy &* ow &+ ox] = UInt8(truncatingIfNeeded: best)
+                yr[ox] = m
+                ar?[ox] = UInt8(truncatingIfNeeded: best)
+                ox &+= 1
             }
         }
     }
@@ -110,12 +156,14 @@ enum PoolingKernels {
         for oy in 0..<oh {
             let r0 = dx + (oy &* 2) &* w, r1 = r0 + w
             let gr = g + oy &* ow, ar = argmax + oy &* ow
-            for ox in 0..<ow {
+            var ox = 0
+            while ox < ow {
                 let v = gr[ox], i = ar[ox], j = ox &* 2
                 r0[j] = i == 0 ? v : 0
                 r0[j &+ 1] = i == 1 ? v : 0
                 r1[j] = i == 2 ? v : 0
                 r1[j &+ 1] = i == 3 ? v : 0
+                ox &+= 1
             }
             let covered = ow &* 2
             if covered < w {
@@ -131,11 +179,15 @@ enum PoolingKernels {
     static func backwardPlane(_ g: UnsafePointer<Float>, _ argmax: UnsafePointer<UInt8>,
                               _ dx: UnsafeMutablePointer<Float>, h: Int, w: Int, k: Int, s: Int, oh: Int, ow: Int) {
         dx.update(repeating: 0, count: h &* w)
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                let i = Int(argmax[oy &* ow &+ ox])
-                let ky = i / k, kx = i &- ky &* k
-                dx[(oy &* s &+ ky) &* w &+ ox &* s &+ kx] += g[oy &* ow &+ ox]
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: k &* k) { offsets in
+            // Window offset -> element offset from the window's corner.
+            for ky in 0..<k { for kx in 0..<k { offsets[ky &* k &+ kx] = ky &* w &+ kx } }
+            let offsets = offsets.baseAddress!
+            for oy in 0..<oh {
+                let corner = dx + (oy &* s) &* w, gr = g + oy &* ow, ar = argmax + oy &* ow
+                for ox in 0..<ow {
+                    corner[ox &* s &+ offsets[Int(ar[ox])]] += gr[ox]
+                }
             }
         }
     }

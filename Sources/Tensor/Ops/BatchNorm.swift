@@ -16,8 +16,9 @@ public enum NormActivation: Sendable, Equatable {
 ///
 /// The forward pass reads the input twice: one statistics pass, one normalize + activate pass,
 /// both parallel over (image, channel) planes. Backward goes through the batch statistics, for
-/// the input, `scale` and `offset`; it keeps only the input (and two per-channel vectors) and
-/// recomputes the normalized value and the activation's derivative from it.
+/// the input, `scale` and `offset`, in two passes (per-channel sums, then the input gradient). It
+/// keeps no full-size tensor beyond the input (and, for ELU, the output itself): the normalized
+/// value is recomputed from the input, ReLU's derivative too, and ELU's derivative is y + alpha.
 public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, epsilon: Float = 1e-5,
                               activation: NormActivation = .identity) -> (output: Tensor, mean: Tensor, variance: Tensor) {
     OpProfiler.measure("batch norm forward") {
@@ -42,9 +43,11 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
 
         if let needs = Tensor.gradientNeeds(input, scale, offset) {
             let xv = input.detached
+            // ELU's backward reads the output (see EluActivationKernel); the others need only the input.
+            let yv = activation.backwardReadsOutput ? y.detached : xv
             y.recordOp("batchNormTraining", inputs: [input, scale, offset]) { g in
                 let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
-                    xv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
+                    xv.storage.pointer, yv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
                     activation: activation)
                 // With xhat = (x - mean) * invStd and dz the gradient before the activation:
                 // dscale = sum(dz * xhat), doffset = sum(dz),
@@ -58,7 +61,8 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
                     }
                     let constant = (0..<c).map { (ch: Int) -> Float in Float(-Double(a[ch]) * sumDz[ch] / md) }
                     let out = Tensor(uninitializedShape: xv.shape)
-                    BatchNormKernels.backwardInput(xv.storage.pointer, g.storage.pointer, out.storage.pointer,
+                    BatchNormKernels.backwardInput(xv.storage.pointer, yv.storage.pointer, g.storage.pointer,
+                                                   out.storage.pointer,
                                                    n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
                                                    coefficientDz: a, coefficientCentered: coefficientCentered,
                                                    constant: constant, activation: activation)
@@ -99,11 +103,13 @@ public func batchNormInference(_ input: Tensor, scale: Tensor, offset: Tensor, m
 
         if let needs = Tensor.gradientNeeds(input, scale, offset) {
             let xv = input.detached
+            // ELU's backward reads the output (see EluActivationKernel); the others need only the input.
+            let yv = activation.backwardReadsOutput ? y.detached : xv
             y.recordOp("batchNormInference", inputs: [input, scale, offset]) { g in
                 var dScale: Tensor? = nil, dOffset: Tensor? = nil, dx: Tensor? = nil
                 if needs[1] || needs[2] {
                     let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
-                        xv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b,
+                        xv.storage.pointer, yv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b,
                         mean: meanValues, activation: activation)
                     if needs[1] { dScale = Tensor(shape: [c], scalars: (0..<c).map { Float(sumDzCentered[$0] * invStd[$0]) }) }
                     if needs[2] { dOffset = Tensor(shape: [c], scalars: sumDz.map { Float($0) }) }
@@ -112,7 +118,8 @@ public func batchNormInference(_ input: Tensor, scale: Tensor, offset: Tensor, m
                     // dx = scale * invStd * dz
                     let zeros = [Float](repeating: 0, count: c)
                     let out = Tensor(uninitializedShape: xv.shape)
-                    BatchNormKernels.backwardInput(xv.storage.pointer, g.storage.pointer, out.storage.pointer,
+                    BatchNormKernels.backwardInput(xv.storage.pointer, yv.storage.pointer, g.storage.pointer,
+                                                   out.storage.pointer,
                                                    n: n, c: c, planeSize: hw, a: a, b: b, mean: meanValues,
                                                    coefficientDz: a, coefficientCentered: zeros, constant: zeros,
                                                    activation: activation)
@@ -122,6 +129,14 @@ public func batchNormInference(_ input: Tensor, scale: Tensor, offset: Tensor, m
             }
         }
         return y
+    }
+}
+
+extension NormActivation {
+    /// Whether the fused backward reads the forward output (ELU: derivative y + alpha, no e^z).
+    var backwardReadsOutput: Bool {
+        if case .elu = self { return true }
+        return false
     }
 }
 

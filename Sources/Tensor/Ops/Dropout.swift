@@ -33,22 +33,41 @@ enum DropoutKernels {
     /// and is seeded from (seed, i), so streams can run on any thread.
     static let streamLength = 1 << 14
 
-    /// y[i] = x[i] * scale where the element's 32 random bits are >= threshold, else 0.
+    /// Random words drawn into a stack buffer before the vector pass uses them.
+    static let blockLength = 1024
+
+    /// y[i] = x[i] * scale where the element's 32 random bits are >= threshold, else x[i] * 0.
     static func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int,
                       seed: UInt64, threshold: UInt32, scale: Float) {
         let streams = (count + streamLength - 1) / streamLength
         Threads.parallelRanges(streams, minimumChunk: 4) { range in
-            for stream in range {
-                var rng = SeededGenerator(seed: seed ^ (UInt64(stream) &* 0xD1B5_4A32_D192_ED03))
-                let start = stream &* streamLength, end = min(count, start &+ streamLength)
-                var i = start
-                while i < end {
-                    let bits = rng.next()
-                    y[i] = UInt32(truncatingIfNeeded: bits) >= threshold ? x[i] * scale : 0
-                    if i &+ 1 < end {
-                        y[i &+ 1] = UInt32(truncatingIfNeeded: bits >> 32) >= threshold ? x[i &+ 1] * scale : 0
+            // The keep decision is a coin flip: a branch per element would mispredict half the time,
+            // and LLVM turns scalar selects back into branches. So the random words go to a buffer
+            // first, then a 16-lane pass compares and multiplies without branches.
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: blockLength / 2) { words in
+                let words = words.baseAddress!
+                let bits = UnsafeRawPointer(words).assumingMemoryBound(to: UInt32.self)
+                let thresholdVector = SIMD16<UInt32>(repeating: threshold), scaleVector = Vector16(repeating: scale)
+                for stream in range {
+                    var rng = SeededGenerator(seed: seed ^ (UInt64(stream) &* 0xD1B5_4A32_D192_ED03))
+                    var start = stream &* streamLength
+                    let streamEnd = min(count, start &+ streamLength)
+                    while start < streamEnd {
+                        let m = min(blockLength, streamEnd &- start)
+                        for w in 0..<((m &+ 1) / 2) { words[w] = rng.next() }
+                        var i = 0
+                        while i &+ 16 <= m {
+                            let random = UnsafeRawPointer(bits + i).loadUnaligned(as: SIMD16<UInt32>.self)
+                            let keep = scaleVector.replacing(with: 0, where: random .< thresholdVector)
+                            VectorMath.store(VectorMath.load(x + (start &+ i)) * keep, y + (start &+ i))
+                            i &+= 16
+                        }
+                        while i < m {
+                            y[start &+ i] = x[start &+ i] * (bits[i] >= threshold ? scale : 0)
+                            i &+= 1
+                        }
+                        start &+= m
                     }
-                    i &+= 2
                 }
             }
         }

@@ -49,11 +49,6 @@ struct ReLUFunction: DifferentiableUnaryFunction {
     @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 }
     @inline(__always) func derivative(x: Float, y: Float) -> Float { x > 0 ? 1 : 0 }
 }
-struct ELUFunction: DifferentiableUnaryFunction {
-    let alpha: Float
-    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : alpha * (FastMath.exp(x) - 1) }
-    @inline(__always) func derivative(x: Float, y: Float) -> Float { x > 0 ? 1 : y + alpha }
-}
 struct SigmoidFunction: DifferentiableUnaryFunction {
     @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + FastMath.exp(-x)) }
     @inline(__always) func derivative(x: Float, y: Float) -> Float { y * (1 - y) }

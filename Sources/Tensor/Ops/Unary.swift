@@ -29,7 +29,25 @@ extension Tensor {
     /// max(x, 0) elementwise.
     public func relu() -> Tensor { unary("relu", ReLUFunction()) }
     /// Exponential linear unit: x for x > 0, alpha * (e^x - 1) otherwise.
-    public func elu(alpha: Float = 1) -> Tensor { unary("elu", ELUFunction(alpha: alpha)) }
+    /// Vectorized (ActivationKernels); backward keeps only the output: the derivative is y + alpha
+    /// where y <= 0.
+    public func elu(alpha: Float = 1) -> Tensor {
+        var y = Tensor(uninitializedShape: shape)
+        let act = EluActivationKernel(alpha: alpha)
+        OpProfiler.measure("activation forward") {
+            ActivationKernels.forward(storage.pointer, y.storage.pointer, count, act)
+        }
+        if Tensor.gradientNeeds(self) != nil {
+            let yv = y.detached
+            y.recordOp("elu", inputs: [self]) { g in
+                let dx = Tensor(uninitializedShape: yv.shape)
+                ActivationKernels.backward(yv.storage.pointer, yv.storage.pointer, g.storage.pointer,
+                                           dx.storage.pointer, yv.count, act)
+                return [dx]
+            }
+        }
+        return y
+    }
     /// The logistic function 1 / (1 + e^-x) elementwise.
     public func sigmoid() -> Tensor { unary("sigmoid", SigmoidFunction()) }
     /// Hyperbolic tangent elementwise.
