@@ -7,6 +7,37 @@ import XCTest
 /// in docs/PERFORMANCE.md. Runs only with UNET_CONV_TUNING=1 (about a minute):
 ///   UNET_CONV_TUNING=1 swift test -c release --filter ConvolutionTuning
 final class ConvolutionTuning: XCTestCase {
+    /// The issue's absolute targets through the public ops (allocation and tape included): 64->64 3x3
+    /// at 512^2, batch 1, forward and forward+backward (input and weight gradients), wall time of
+    /// runs in which other processes used under 10% of the cores.
+    func testOpTimings() throws {
+        guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else {
+            throw XCTSkip("set UNET_CONV_TUNING=1 to run the op timings")
+        }
+        let x = randomTensor([1, 64, 512, 512], seed: 1), w = randomTensor([64, 64, 3, 3], seed: 2)
+        let seed = randomTensor([1, 64, 512, 512], seed: 3)
+        let f = quietTime { _ = withoutGradients { conv2d(x, weight: w, padding: .same) } }
+        let fb = quietTime {
+            let xl = x.requiringGradient(), wl = w.requiringGradient()
+            conv2d(xl, weight: wl, padding: .same).backward(seed: seed)
+            precondition(wl.gradient != nil && xl.gradient != nil)
+        }
+        print(String(format: "OPS conv2d 64->64 3x3 @512^2 batch 1, %d threads: forward %.1f ms, forward+backward %.1f ms",
+                     Threads.count, f * 1e3, fb * 1e3))
+    }
+
+    /// The k2 s2 up-convolution the issue singles out: 128->128 at 256^2 input, forward.
+    func testTransposedOpTiming() throws {
+        guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else {
+            throw XCTSkip("set UNET_CONV_TUNING=1 to run the op timings")
+        }
+        let x = randomTensor([1, 128, 256, 256], seed: 1), w = randomTensor([128, 128, 2, 2], seed: 2)
+        let t = quietTime { _ = withoutGradients { convTranspose2d(x, weight: w, stride: 2) } }
+        let flops = 2.0 * 128 * 128 * 4 * 256 * 256
+        print(String(format: "OPS convTranspose2d k2 s2 128->128 @256^2 in, %d threads: forward %.1f ms (%.1f GFLOP/s)",
+                     Threads.count, t * 1e3, flops / t / 1e9))
+    }
+
     func testScheduleSweep() throws {
         guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else {
             throw XCTSkip("set UNET_CONV_TUNING=1 to run the schedule sweep")
