@@ -2,7 +2,7 @@
 // Benchmarks of swift-unet, kept out of the main package so its builds and CI never pay for
 // ordo-one/benchmark (about 2 minutes to build). Run from this folder:
 //   swift package benchmark                       (all suites)
-//   swift package benchmark --filter "conv"       (a subset)
+//   swift package benchmark --filter ".*k2s2.*"   (a subset: the regex must match the whole name)
 //   swift package benchmark list
 import Foundation
 import PackageDescription

@@ -131,6 +131,11 @@ final class ConvolutionTests: XCTestCase {
         let x = randomTensor([1, 2, 9, 8], seed: 3), w = randomTensor([3, 2, 4, 3], seed: 4)
         XCTAssertEqual(conv2d(x, weight: w, padding: .same).shape, [1, 3, 9, 8])
         XCTAssertEqual(conv2d(x, weight: w, stride: 2, padding: .same).shape, [1, 3, 5, 4])
+        // A kernel wider than the padded input is rejected even where integer division would round up.
+        XCTAssertFalse(ConvGeometry(batch: 1, inChannels: 1, height: 3, width: 8, outChannels: 1,
+                                    kernelHeight: 4, kernelWidth: 1, stride: 2).isValid)
+        XCTAssertTrue(ConvGeometry(batch: 1, inChannels: 1, height: 4, width: 8, outChannels: 1,
+                                   kernelHeight: 4, kernelWidth: 1, stride: 2).isValid)
     }
 
     func testForwardMatchesNaive() {

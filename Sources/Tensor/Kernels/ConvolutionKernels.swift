@@ -57,7 +57,8 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
     public var isValid: Bool {
         batch >= 0 && inChannels > 0 && outChannels > 0 && height > 0 && width > 0 && kernelHeight > 0
             && kernelWidth > 0 && stride > 0 && dilation > 0 && min(padTop, padBottom, padLeft, padRight) >= 0
-            && outHeight > 0 && outWidth > 0
+            && height + padTop + padBottom >= dilation * (kernelHeight - 1) + 1
+            && width + padLeft + padRight >= dilation * (kernelWidth - 1) + 1
     }
 
     public var description: String {
@@ -383,10 +384,11 @@ public enum ConvolutionKernels {
         let inImage = g.inChannels * g.inPixels, outImage = m * pixels
         let pointwise = g.isPointwise
         let s = schedule(g, floatsPerPixel: pointwise ? 0 : k)
-        // Lanes beyond the first sum into private partials, added in lane order at the end.
-        let partials = s.lanes > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: (s.lanes - 1) * m * k) : nil
-        defer { partials?.deallocate() }
-        ConvolutionWorkspace.withBuffer(floats: s.lanes * s.laneFloats) { ws in
+        // Lanes beyond the first sum into private partials (after the columns in the same pooled
+        // buffer), added in lane order at the end.
+        let columnFloats = s.lanes * s.laneFloats
+        ConvolutionWorkspace.withBuffer(floats: columnFloats + (s.lanes - 1) * m * k) { ws in
+            let partials: UnsafeMutablePointer<Float>? = s.lanes > 1 ? ws + columnFloats : nil
             let firstOfLane = (0..<s.lanes).map { lane in lane * s.items / s.lanes }
             run(s) { item, lane in
                 let (image, range) = s.pixels(ofItem: item, total: pixels)
@@ -406,8 +408,7 @@ public enum ConvolutionKernels {
                 Gemm.sgemm(transposeB: true, m: m, n: k, k: n, a: outputGradient + image * outImage + range.lowerBound,
                            lda: pixels, b: b, ldb: ldb, beta: item == firstOfLane[lane] ? 0 : 1, c: target, ldc: k)
             }
-        }
-        if let partials {
+            guard let partials else { return }
             let count = m * k
             // Lanes with no items (more threads than items) left their partial unwritten.
             let written = (1..<s.lanes).filter { lane in lane * s.items / s.lanes < (lane + 1) * s.items / s.lanes }
