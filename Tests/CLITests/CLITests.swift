@@ -1,0 +1,2 @@
+import XCTest
+final class CLITests: XCTestCase { func testPlaceholder() {} }
