@@ -53,7 +53,7 @@ struct ModelBenchOptions: ParsableArguments {
     }
 
     func validate() throws {
-        try options.validate()
+        do { try options.validate() } catch { throw CLIError.usage(classify(error).message) }
     }
 
     func run(_ mode: ModelBenchmark.Mode) throws {

@@ -278,6 +278,13 @@ struct Train: ParsableCommand {
     // MARK: training loop
 
     func train(_ trainer: Trainer) throws {
+        // Catch Ctrl-C before announcing the run, so a signal after the announcement always saves.
+        let interrupt = InterruptFlag()
+        interrupt.install { sig in
+            let name = sig == SIGTERM ? "SIGTERM" : "Ctrl-C"
+            FileHandle.standardError.write(Data("\n\(name): stopping after this batch and saving a checkpoint (again to quit at once)\n".utf8))
+        }
+        defer { interrupt.uninstall() }
         let c = trainer.configuration
         let unet = trainer.model.configuration
         let inputTile = unet.validInputSize(atLeast: c.tileSize)
@@ -287,12 +294,6 @@ struct Train: ParsableCommand {
         print("Run folder: \(trainer.runFolder.path)")
 
         let progress = TrainingProgress(totalEpochs: c.epochs)
-        let interrupt = InterruptFlag()
-        interrupt.install { sig in
-            let name = sig == SIGTERM ? "SIGTERM" : "Ctrl-C"
-            FileHandle.standardError.write(Data("\n\(name): stopping after this batch and saving a checkpoint (again to quit at once)\n".utf8))
-        }
-        defer { interrupt.uninstall() }
         trainer.shouldStop = { interrupt.isRaised }
         trainer.onEvent = { progress.handle($0) }
 
