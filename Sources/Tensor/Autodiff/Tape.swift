@@ -121,7 +121,7 @@ extension Tensor {
                     preconditionFailure("backward(): the graph through '\(node.op)' was already walked once")
                 }
                 node.backwardFunction = nil  // frees what the op saved for backward
-                let inputGradients = function(g)
+                let inputGradients = OpProfiler.measure(OpProfiler.backwardCategory(node.op)) { function(g) }
                 for (parent, grad) in zip(node.parents, inputGradients) {
                     guard let parent, let grad else { continue }
                     precondition(grad.shape == parent.shape,

@@ -85,6 +85,9 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
 public enum ConvolutionKernels {
     // MARK: Scheduling
 
+    /// Tuning switch (tests only): false forces the serial schedule (BLAS threads inside each GEMM).
+    nonisolated(unsafe) static var allowLanes = true
+
     struct Schedule {
         /// Output pixels per block.
         var block: Int
@@ -103,7 +106,9 @@ public enum ConvolutionKernels {
     }
 
     /// Cuts the output pixels into blocks whose scratch (`floatsPerPixel` floats per pixel) fits the
-    /// workspace share of one lane, preferring cache-sized blocks.
+    /// workspace share of one lane, preferring cache-sized blocks. Block counts are rounded so the
+    /// lanes get equal work (and, for `imagesOnly == false` with a batch smaller than the thread
+    /// count, so the red-black split of `backwardData` has an even number of runs per lane).
     static func schedule(_ g: ConvGeometry, floatsPerPixel: Int, imagesOnly: Bool = false) -> Schedule {
         let threads = Threads.count
         let pixels = g.outPixels
@@ -114,19 +119,26 @@ public enum ConvolutionKernels {
             let blocks = (pixels + block - 1) / block
             let items = g.batch * blocks
             return Schedule(block: block, blocksPerImage: blocks, items: items,
-                            lanes: threads > 1 && items >= threads ? threads : 1, laneFloats: 0)
+                            lanes: threads > 1 && items >= threads && allowLanes ? threads : 1, laneFloats: 0)
         }
         func plan(lanes: Int) -> Schedule {
             let share = ConvolutionWorkspace.limitFloats / lanes
             let preferred = ConvolutionWorkspace.preferredBlockBytes / MemoryLayout<Float>.stride
             // Keep GEMMs at least ~1024 pixels wide when the limit allows, even above the preferred size.
             let budget = Swift.min(share, Swift.max(preferred, floatsPerPixel * 1024))
-            let block = Swift.max(1, Swift.min(pixels, budget / floatsPerPixel))
-            let blocks = (pixels + block - 1) / block
+            let widest = Swift.max(1, Swift.min(pixels, budget / floatsPerPixel))
+            var blocks = (pixels + widest - 1) / widest
+            if lanes > 1 && !imagesOnly && g.batch < lanes {
+                blocks = Swift.min(pixels, (blocks + 2 * lanes - 1) / (2 * lanes) * (2 * lanes))
+            } else if lanes > 1 && (g.batch * blocks) % lanes != 0 && g.batch * blocks < 8 * lanes {
+                blocks = Swift.min(pixels, (blocks + lanes - 1) / lanes * lanes)
+            }
+            let block = (pixels + blocks - 1) / blocks
+            blocks = (pixels + block - 1) / block
             return Schedule(block: block, blocksPerImage: blocks, items: g.batch * blocks, lanes: lanes,
                             laneFloats: block * floatsPerPixel)
         }
-        if threads > 1 {
+        if threads > 1 && allowLanes {
             let parallel = plan(lanes: threads)
             if imagesOnly ? g.batch >= threads : parallel.items >= threads { return parallel }
         }
@@ -260,12 +272,22 @@ public enum ConvolutionKernels {
             return
         }
 
-        // Overlapping kernels: blocks of one image add into the same input pixels, so threads take
-        // whole images (or, for a small batch, split col2im by channel after each GEMM).
+        // Overlapping kernels: blocks of one image add into the same input pixels. Threads take
+        // whole images when the batch allows; for a smaller batch, each image's blocks are cut into
+        // 2 runs per thread and run red-black (runs 0, 2, 4.. together, then 1, 3, 5..) when the
+        // runs are tall enough that runs two apart never touch the same input rows; otherwise blocks
+        // run in order with the GEMM threaded in BLAS and col2im split by channel.
         fillPlanes()
-        let s = schedule(g, floatsPerPixel: k, imagesOnly: true)
+        let (s, runs): (Schedule, [Range<Int>]?) = {
+            let byImage = schedule(g, floatsPerPixel: k, imagesOnly: true)
+            if byImage.lanes == 1 && Threads.count > 1 {
+                let split = schedule(g, floatsPerPixel: k)
+                if split.lanes > 1, let r = redBlackRuns(g, split) { return (split, r) }
+            }
+            return (byImage, nil)
+        }()
         ConvolutionWorkspace.withBuffer(floats: s.lanes * s.laneFloats) { ws in
-            run(s, itemsOf: true) { item, lane in
+            func block(_ item: Int, _ lane: Int) {
                 let (image, range) = s.pixels(ofItem: item, total: pixels)
                 let n = range.count
                 let col = ws + lane * s.laneFloats
@@ -276,7 +298,35 @@ public enum ConvolutionKernels {
                     Im2Col.col2im(col, g, pixels: range, channels: channels, into: inputGradient + image * inImage)
                 }
             }
+            if let runs {
+                for image in 0..<g.batch {
+                    for phase in 0..<2 {
+                        Threads.parallelFor(s.lanes) { lane in
+                            for b in runs[2 * lane + phase] { block(image * s.blocksPerImage + b, lane) }
+                        }
+                    }
+                }
+            } else {
+                run(s, itemsOf: s.lanes > 1) { item, lane in block(item, lane) }
+            }
         }
+    }
+
+    /// Splits one image's blocks into `2 * lanes` contiguous runs, or nil when two runs that are
+    /// two apart would write a common input row (short images or tall kernels).
+    static func redBlackRuns(_ g: ConvGeometry, _ s: Schedule) -> [Range<Int>]? {
+        let count = 2 * s.lanes
+        guard s.blocksPerImage >= count else { return nil }
+        let runs = (0..<count).map { r in (r * s.blocksPerImage / count)..<((r + 1) * s.blocksPerImage / count) }
+        let outW = g.outWidth, pixels = g.outPixels
+        // Input rows written by a run: from its first output row's top tap to its last row's bottom tap.
+        let rows = runs.map { r -> (Int, Int) in
+            let first = r.lowerBound * s.block / outW
+            let last = (Swift.min(pixels, r.upperBound * s.block) - 1) / outW
+            return (first * g.stride - g.padTop, last * g.stride - g.padTop + g.dilation * (g.kernelHeight - 1))
+        }
+        for i in 0..<(count - 2) where rows[i].1 >= rows[i + 2].0 { return nil }
+        return runs
     }
 
     /// The non-overlapping col2im: each column entry lands on its own input pixel (assigned, plus the

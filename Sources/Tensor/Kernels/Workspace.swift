@@ -29,7 +29,7 @@ public enum ConvolutionWorkspace {
     /// Preferred size of one block's scratch: big enough that the GEMMs stay efficient, small enough
     /// that a block's columns are still in cache when the GEMM reads them (measured, see
     /// docs/PERFORMANCE.md). The effective block is the smaller of this and the limit share.
-    static let preferredBlockBytes = 8 << 20
+    nonisolated(unsafe) static var preferredBlockBytes = 8 << 20
 
     /// Bytes the pool currently holds (free and in use); for tests and diagnostics.
     public static var pooledBytes: Int { pool.withLock { $0.totalBytes } }

@@ -20,55 +20,57 @@ public enum NormActivation: Sendable, Equatable {
 /// recomputes the normalized value and the activation's derivative from it.
 public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, epsilon: Float = 1e-5,
                               activation: NormActivation = .identity) -> (output: Tensor, mean: Tensor, variance: Tensor) {
-    let (n, c, h, w) = input.shape4("batchNormTraining")
-    checkChannelVector(scale, c, "batchNormTraining", "scale")
-    checkChannelVector(offset, c, "batchNormTraining", "offset")
-    let hw = h * w, m = n * hw
-    precondition(m > 1, "batchNormTraining: expected more than one value per channel, got input \(input.shape)")
-    let x = input.storage.pointer
-    let (meanD, varianceD) = BatchNormKernels.statistics(x, n: n, c: c, planeSize: hw)
-    let invStd = varianceD.map { 1 / ($0 + Double(epsilon)).squareRoot() }
-    let gamma = scale.scalars, beta = offset.scalars
-    let a = (0..<c).map { Float(Double(gamma[$0]) * invStd[$0]) }
-    let b = (0..<c).map { (ch: Int) -> Float in
-        let shift: Double = meanD[ch] * Double(gamma[ch]) * invStd[ch]
-        return Float(Double(beta[ch]) - shift)
-    }
-    let mean = meanD.map { Float($0) }
-
-    var y = Tensor(uninitializedShape: input.shape)
-    BatchNormKernels.normalize(x, y.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, activation: activation)
-
-    if let needs = Tensor.gradientNeeds(input, scale, offset) {
-        let xv = input.detached
-        y.recordOp("batchNormTraining", inputs: [input, scale, offset]) { g in
-            let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
-                xv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
-                activation: activation)
-            // With xhat = (x - mean) * invStd and dz the gradient before the activation:
-            // dscale = sum(dz * xhat), doffset = sum(dz),
-            // dx = scale * invStd * (dz - sum(dz) / m - xhat * sum(dz * xhat) / m).
-            var dx: Tensor? = nil
-            if needs[0] {
-                let md = Double(m)
-                let coefficientCentered = (0..<c).map { (ch: Int) -> Float in
-                    let v: Double = Double(a[ch]) * invStd[ch] * invStd[ch] * sumDzCentered[ch] / md
-                    return Float(-v)
-                }
-                let constant = (0..<c).map { (ch: Int) -> Float in Float(-Double(a[ch]) * sumDz[ch] / md) }
-                let out = Tensor(uninitializedShape: xv.shape)
-                BatchNormKernels.backwardInput(xv.storage.pointer, g.storage.pointer, out.storage.pointer,
-                                               n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
-                                               coefficientDz: a, coefficientCentered: coefficientCentered,
-                                               constant: constant, activation: activation)
-                dx = out
-            }
-            let dScale = needs[1] ? Tensor(shape: [c], scalars: (0..<c).map { Float(sumDzCentered[$0] * invStd[$0]) }) : nil
-            let dOffset = needs[2] ? Tensor(shape: [c], scalars: sumDz.map { Float($0) }) : nil
-            return [dx, dScale, dOffset]
+    OpProfiler.measure("batch norm forward") {
+        let (n, c, h, w) = input.shape4("batchNormTraining")
+        checkChannelVector(scale, c, "batchNormTraining", "scale")
+        checkChannelVector(offset, c, "batchNormTraining", "offset")
+        let hw = h * w, m = n * hw
+        precondition(m > 1, "batchNormTraining: expected more than one value per channel, got input \(input.shape)")
+        let x = input.storage.pointer
+        let (meanD, varianceD) = BatchNormKernels.statistics(x, n: n, c: c, planeSize: hw)
+        let invStd = varianceD.map { 1 / ($0 + Double(epsilon)).squareRoot() }
+        let gamma = scale.scalars, beta = offset.scalars
+        let a = (0..<c).map { Float(Double(gamma[$0]) * invStd[$0]) }
+        let b = (0..<c).map { (ch: Int) -> Float in
+            let shift: Double = meanD[ch] * Double(gamma[ch]) * invStd[ch]
+            return Float(Double(beta[ch]) - shift)
         }
+        let mean = meanD.map { Float($0) }
+
+        var y = Tensor(uninitializedShape: input.shape)
+        BatchNormKernels.normalize(x, y.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, activation: activation)
+
+        if let needs = Tensor.gradientNeeds(input, scale, offset) {
+            let xv = input.detached
+            y.recordOp("batchNormTraining", inputs: [input, scale, offset]) { g in
+                let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
+                    xv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
+                    activation: activation)
+                // With xhat = (x - mean) * invStd and dz the gradient before the activation:
+                // dscale = sum(dz * xhat), doffset = sum(dz),
+                // dx = scale * invStd * (dz - sum(dz) / m - xhat * sum(dz * xhat) / m).
+                var dx: Tensor? = nil
+                if needs[0] {
+                    let md = Double(m)
+                    let coefficientCentered = (0..<c).map { (ch: Int) -> Float in
+                        let v: Double = Double(a[ch]) * invStd[ch] * invStd[ch] * sumDzCentered[ch] / md
+                        return Float(-v)
+                    }
+                    let constant = (0..<c).map { (ch: Int) -> Float in Float(-Double(a[ch]) * sumDz[ch] / md) }
+                    let out = Tensor(uninitializedShape: xv.shape)
+                    BatchNormKernels.backwardInput(xv.storage.pointer, g.storage.pointer, out.storage.pointer,
+                                                   n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
+                                                   coefficientDz: a, coefficientCentered: coefficientCentered,
+                                                   constant: constant, activation: activation)
+                    dx = out
+                }
+                let dScale = needs[1] ? Tensor(shape: [c], scalars: (0..<c).map { Float(sumDzCentered[$0] * invStd[$0]) }) : nil
+                let dOffset = needs[2] ? Tensor(shape: [c], scalars: sumDz.map { Float($0) }) : nil
+                return [dx, dScale, dOffset]
+            }
+        }
+        return (y, Tensor(shape: [c], scalars: mean), Tensor(shape: [c], scalars: varianceD.map { Float($0) }))
     }
-    return (y, Tensor(shape: [c], scalars: mean), Tensor(shape: [c], scalars: varianceD.map { Float($0) }))
 }
 
 /// Batch normalization in evaluation mode with given per-channel statistics `mean` and `variance`
@@ -76,49 +78,51 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
 /// the input, `scale` and `offset` (the statistics are constants here: no gradient reaches them).
 public func batchNormInference(_ input: Tensor, scale: Tensor, offset: Tensor, mean: Tensor, variance: Tensor,
                                epsilon: Float = 1e-5, activation: NormActivation = .identity) -> Tensor {
-    let (n, c, h, w) = input.shape4("batchNormInference")
-    checkChannelVector(scale, c, "batchNormInference", "scale")
-    checkChannelVector(offset, c, "batchNormInference", "offset")
-    checkChannelVector(mean, c, "batchNormInference", "mean")
-    checkChannelVector(variance, c, "batchNormInference", "variance")
-    let hw = h * w
-    let gamma = scale.scalars, beta = offset.scalars, meanValues = mean.scalars
-    let invStd = variance.scalars.map { 1 / (Double($0) + Double(epsilon)).squareRoot() }
-    let a = (0..<c).map { Float(Double(gamma[$0]) * invStd[$0]) }
-    let b = (0..<c).map { (ch: Int) -> Float in
-        let shift: Double = Double(meanValues[ch]) * Double(gamma[ch]) * invStd[ch]
-        return Float(Double(beta[ch]) - shift)
-    }
-
-    var y = Tensor(uninitializedShape: input.shape)
-    let x = input.storage.pointer
-    BatchNormKernels.normalize(x, y.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, activation: activation)
-
-    if let needs = Tensor.gradientNeeds(input, scale, offset) {
-        let xv = input.detached
-        y.recordOp("batchNormInference", inputs: [input, scale, offset]) { g in
-            var dScale: Tensor? = nil, dOffset: Tensor? = nil, dx: Tensor? = nil
-            if needs[1] || needs[2] {
-                let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
-                    xv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b,
-                    mean: meanValues, activation: activation)
-                if needs[1] { dScale = Tensor(shape: [c], scalars: (0..<c).map { Float(sumDzCentered[$0] * invStd[$0]) }) }
-                if needs[2] { dOffset = Tensor(shape: [c], scalars: sumDz.map { Float($0) }) }
-            }
-            if needs[0] {
-                // dx = scale * invStd * dz
-                let zeros = [Float](repeating: 0, count: c)
-                let out = Tensor(uninitializedShape: xv.shape)
-                BatchNormKernels.backwardInput(xv.storage.pointer, g.storage.pointer, out.storage.pointer,
-                                               n: n, c: c, planeSize: hw, a: a, b: b, mean: meanValues,
-                                               coefficientDz: a, coefficientCentered: zeros, constant: zeros,
-                                               activation: activation)
-                dx = out
-            }
-            return [dx, dScale, dOffset]
+    OpProfiler.measure("batch norm forward") {
+        let (n, c, h, w) = input.shape4("batchNormInference")
+        checkChannelVector(scale, c, "batchNormInference", "scale")
+        checkChannelVector(offset, c, "batchNormInference", "offset")
+        checkChannelVector(mean, c, "batchNormInference", "mean")
+        checkChannelVector(variance, c, "batchNormInference", "variance")
+        let hw = h * w
+        let gamma = scale.scalars, beta = offset.scalars, meanValues = mean.scalars
+        let invStd = variance.scalars.map { 1 / (Double($0) + Double(epsilon)).squareRoot() }
+        let a = (0..<c).map { Float(Double(gamma[$0]) * invStd[$0]) }
+        let b = (0..<c).map { (ch: Int) -> Float in
+            let shift: Double = Double(meanValues[ch]) * Double(gamma[ch]) * invStd[ch]
+            return Float(Double(beta[ch]) - shift)
         }
+
+        var y = Tensor(uninitializedShape: input.shape)
+        let x = input.storage.pointer
+        BatchNormKernels.normalize(x, y.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, activation: activation)
+
+        if let needs = Tensor.gradientNeeds(input, scale, offset) {
+            let xv = input.detached
+            y.recordOp("batchNormInference", inputs: [input, scale, offset]) { g in
+                var dScale: Tensor? = nil, dOffset: Tensor? = nil, dx: Tensor? = nil
+                if needs[1] || needs[2] {
+                    let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
+                        xv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b,
+                        mean: meanValues, activation: activation)
+                    if needs[1] { dScale = Tensor(shape: [c], scalars: (0..<c).map { Float(sumDzCentered[$0] * invStd[$0]) }) }
+                    if needs[2] { dOffset = Tensor(shape: [c], scalars: sumDz.map { Float($0) }) }
+                }
+                if needs[0] {
+                    // dx = scale * invStd * dz
+                    let zeros = [Float](repeating: 0, count: c)
+                    let out = Tensor(uninitializedShape: xv.shape)
+                    BatchNormKernels.backwardInput(xv.storage.pointer, g.storage.pointer, out.storage.pointer,
+                                                   n: n, c: c, planeSize: hw, a: a, b: b, mean: meanValues,
+                                                   coefficientDz: a, coefficientCentered: zeros, constant: zeros,
+                                                   activation: activation)
+                    dx = out
+                }
+                return [dx, dScale, dOffset]
+            }
+        }
+        return y
     }
-    return y
 }
 
 private func checkChannelVector(_ t: Tensor, _ channels: Int, _ op: String, _ name: String) {

@@ -57,8 +57,10 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
                  "conv2d: input \(input.shape) is too small for weight \(weight.shape) with stride \(stride), padding \(padding), dilation \(dilation)")
 
     var y = Tensor(uninitializedShape: [n, cout, g.outHeight, g.outWidth])
-    ConvolutionKernels.forward(g, input: input.storage.pointer, weight: weight.storage.pointer,
-                               bias: bias.map { UnsafePointer($0.storage.pointer) }, output: y.storage.pointer)
+    OpProfiler.measure("conv forward") {
+        ConvolutionKernels.forward(g, input: input.storage.pointer, weight: weight.storage.pointer,
+                                   bias: bias.map { UnsafePointer($0.storage.pointer) }, output: y.storage.pointer)
+    }
 
     let needs = bias.map { Tensor.gradientNeeds(input, weight, $0) } ?? Tensor.gradientNeeds(input, weight)
     if let needs {
@@ -70,18 +72,22 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
             var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
             if needs[0], let wv {
                 let d = Tensor(uninitializedShape: [n, cin, h, w])
-                ConvolutionKernels.backwardData(g, outputGradient: grad.storage.pointer, weight: wv.storage.pointer,
-                                                inputGradient: d.storage.pointer)
+                OpProfiler.measure("conv backward-data") {
+                    ConvolutionKernels.backwardData(g, outputGradient: grad.storage.pointer, weight: wv.storage.pointer,
+                                                    inputGradient: d.storage.pointer)
+                }
                 dx = d
             }
             let wantBias = needs.count > 2 && needs[2]
             if needs[1] || wantBias {
                 let dwT = needs[1] ? Tensor(uninitializedShape: [cout, cin, kh, kw]) : nil
                 let dbT = wantBias ? Tensor(uninitializedShape: [cout]) : nil
-                ConvolutionKernels.backwardWeight(g, input: x?.storage.pointer ?? grad.storage.pointer,
-                                                  outputGradient: grad.storage.pointer,
-                                                  weightGradient: dwT?.storage.pointer,
-                                                  biasGradient: dbT?.storage.pointer)
+                OpProfiler.measure("conv backward-weight") {
+                    ConvolutionKernels.backwardWeight(g, input: x?.storage.pointer ?? grad.storage.pointer,
+                                                      outputGradient: grad.storage.pointer,
+                                                      weightGradient: dwT?.storage.pointer,
+                                                      biasGradient: dbT?.storage.pointer)
+                }
                 dw = dwT; db = dbT
             }
             return hasBias ? [dx, dw, db] : [dx, dw]

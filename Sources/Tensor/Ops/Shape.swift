@@ -128,6 +128,7 @@ extension Tensor {
         var y = Tensor(uninitializedShape: outShape)
         let p = y.storage.pointer
         let outRow = outShape[a] * inner
+        OpProfiler.measure("concat/crop forward") {
         var offset = 0
         var offsets: [Int] = []
         for t in tensors {
@@ -136,6 +137,7 @@ extension Tensor {
             for o in 0..<outer { (p + o * outRow + offset).update(from: x + o * row, count: row) }
             offsets.append(offset)
             offset += row
+        }
         }
         if let needs = gradientNeeds(tensors) {
             let extents = tensors.map { $0.shape[a] }

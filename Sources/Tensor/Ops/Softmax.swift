@@ -84,68 +84,70 @@ extension Tensor {
 ///   (as PyTorch's `reduction="mean"` with per-pixel weights folded in, and ignored pixels not counted).
 ///   A target outside `0..<C` stops with a message: validate user labels before calling.
 public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
-    precondition(logits.rank >= 2, "softmaxCrossEntropy: logits must be [N, C, ...], got \(logits.shape)")
-    let n = logits.shape[0], c = logits.shape[1]
-    let spatial = Array(logits.shape[2...])
-    let inner = spatial.reduce(1, *)
-    precondition(targets.shape == [n] + spatial,
-                 "softmaxCrossEntropy: targets shape \(targets.shape) does not match logits \(logits.shape) (expected \([n] + spatial))")
-    if let weights { precondition(weights.shape == targets.shape, "softmaxCrossEntropy: weights shape \(weights.shape) differs from targets \(targets.shape)") }
-    if let mask { precondition(mask.shape == targets.shape, "softmaxCrossEntropy: mask shape \(mask.shape) differs from targets \(targets.shape)") }
-    let x = logits.storage.pointer, t = targets.storage.pointer
-    let wp = weights?.storage.pointer, mp = mask?.storage.pointer
-    // Per pixel: probabilities are needed for the gradient; keep them in one buffer of the logits' shape.
-    let probabilities = Tensor(uninitializedShape: logits.shape)
-    let pp = probabilities.storage.pointer
-    var total: Double = 0
-    var counted = 0
-    for img in 0..<n {
-        let base = img * c * inner
-        for i in 0..<inner {
-            let pixel = img * inner + i
-            var m = -Float.infinity
-            for j in 0..<c { m = max(m, x[base + j * inner + i]) }
-            var s: Float = 0
-            for j in 0..<c { let e = expf(x[base + j * inner + i] - m); pp[base + j * inner + i] = e; s += e }
-            let r = 1 / s
-            for j in 0..<c { pp[base + j * inner + i] *= r }
-            if let mp, mp[pixel] == 0 { continue }
-            let target = Int(t[pixel])
-            precondition(target >= 0 && target < c && Float(target) == t[pixel],
-                         "softmaxCrossEntropy: target \(t[pixel]) at pixel \(pixel) is not a class in 0..<\(c)")
-            let logp = x[base + target * inner + i] - m - logf(s)
-            total += Double(-logp * (wp?[pixel] ?? 1))
-            counted += 1
+    OpProfiler.measure("loss forward") {
+        precondition(logits.rank >= 2, "softmaxCrossEntropy: logits must be [N, C, ...], got \(logits.shape)")
+        let n = logits.shape[0], c = logits.shape[1]
+        let spatial = Array(logits.shape[2...])
+        let inner = spatial.reduce(1, *)
+        precondition(targets.shape == [n] + spatial,
+                     "softmaxCrossEntropy: targets shape \(targets.shape) does not match logits \(logits.shape) (expected \([n] + spatial))")
+        if let weights { precondition(weights.shape == targets.shape, "softmaxCrossEntropy: weights shape \(weights.shape) differs from targets \(targets.shape)") }
+        if let mask { precondition(mask.shape == targets.shape, "softmaxCrossEntropy: mask shape \(mask.shape) differs from targets \(targets.shape)") }
+        let x = logits.storage.pointer, t = targets.storage.pointer
+        let wp = weights?.storage.pointer, mp = mask?.storage.pointer
+        // Per pixel: probabilities are needed for the gradient; keep them in one buffer of the logits' shape.
+        let probabilities = Tensor(uninitializedShape: logits.shape)
+        let pp = probabilities.storage.pointer
+        var total: Double = 0
+        var counted = 0
+        for img in 0..<n {
+            let base = img * c * inner
+            for i in 0..<inner {
+                let pixel = img * inner + i
+                var m = -Float.infinity
+                for j in 0..<c { m = max(m, x[base + j * inner + i]) }
+                var s: Float = 0
+                for j in 0..<c { let e = expf(x[base + j * inner + i] - m); pp[base + j * inner + i] = e; s += e }
+                let r = 1 / s
+                for j in 0..<c { pp[base + j * inner + i] *= r }
+                if let mp, mp[pixel] == 0 { continue }
+                let target = Int(t[pixel])
+                precondition(target >= 0 && target < c && Float(target) == t[pixel],
+                             "softmaxCrossEntropy: target \(t[pixel]) at pixel \(pixel) is not a class in 0..<\(c)")
+                let logp = x[base + target * inner + i] - m - logf(s)
+                total += Double(-logp * (wp?[pixel] ?? 1))
+                counted += 1
+            }
         }
-    }
-    var loss = Tensor(Float(total / Double(max(counted, 1))))
-    if Tensor.gradientNeeds(logits) != nil {
-        let scale = 1 / Float(max(counted, 1))
-        let targetsValue = targets.detached, weightsValue = weights?.detached, maskValue = mask?.detached
-        loss.recordOp("softmaxCrossEntropy", inputs: [logits]) { g in
-            // d/dx_j = w * (p_j - [j == target]) / counted
-            let dx = Tensor(uninitializedShape: probabilities.shape)
-            let dp = dx.storage.pointer, tp = targetsValue.storage.pointer
-            let wp = weightsValue?.storage.pointer, mp = maskValue?.storage.pointer
-            let gs = g.scalar * scale
-            for img in 0..<n {
-                let base = img * c * inner
-                for i in 0..<inner {
-                    let pixel = img * inner + i
-                    if let mp, mp[pixel] == 0 {
-                        for j in 0..<c { dp[base + j * inner + i] = 0 }
-                        continue
-                    }
-                    let k = gs * (wp?[pixel] ?? 1)
-                    let target = Int(tp[pixel])
-                    for j in 0..<c {
-                        let idx = base + j * inner + i
-                        dp[idx] = k * (pp[idx] - (j == target ? 1 : 0))
+        var loss = Tensor(Float(total / Double(max(counted, 1))))
+        if Tensor.gradientNeeds(logits) != nil {
+            let scale = 1 / Float(max(counted, 1))
+            let targetsValue = targets.detached, weightsValue = weights?.detached, maskValue = mask?.detached
+            loss.recordOp("softmaxCrossEntropy", inputs: [logits]) { g in
+                // d/dx_j = w * (p_j - [j == target]) / counted
+                let dx = Tensor(uninitializedShape: probabilities.shape)
+                let dp = dx.storage.pointer, tp = targetsValue.storage.pointer
+                let wp = weightsValue?.storage.pointer, mp = maskValue?.storage.pointer
+                let gs = g.scalar * scale
+                for img in 0..<n {
+                    let base = img * c * inner
+                    for i in 0..<inner {
+                        let pixel = img * inner + i
+                        if let mp, mp[pixel] == 0 {
+                            for j in 0..<c { dp[base + j * inner + i] = 0 }
+                            continue
+                        }
+                        let k = gs * (wp?[pixel] ?? 1)
+                        let target = Int(tp[pixel])
+                        for j in 0..<c {
+                            let idx = base + j * inner + i
+                            dp[idx] = k * (pp[idx] - (j == target ? 1 : 0))
+                        }
                     }
                 }
+                return [dx]
             }
-            return [dx]
         }
+        return loss
     }
-    return loss
 }

@@ -12,61 +12,63 @@
 /// ```
 public func convTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
                             padding: Int = 0, outputPadding: Int = 0) -> Tensor {
-    let (n, cin, h, w) = input.shape4("convTranspose2d input")
-    precondition(weight.rank == 4,
-                 "convTranspose2d: weight must be [Cin, Cout, kh, kw], got shape \(weight.shape) for input \(input.shape)")
-    precondition(weight.shape[0] == cin,
-                 "convTranspose2d: weight \(weight.shape) expects \(weight.shape[0]) input channels, input \(input.shape) has \(cin)")
-    let cout = weight.shape[1], kh = weight.shape[2], kw = weight.shape[3]
-    if let bias {
-        precondition(bias.shape == [cout], "convTranspose2d: bias shape \(bias.shape) must be [\(cout)] for weight \(weight.shape)")
-    }
-    precondition(stride >= 1 && padding >= 0 && outputPadding >= 0 && outputPadding < stride,
-                 "convTranspose2d: need stride >= 1, padding >= 0 and 0 <= outputPadding < stride; got stride \(stride), padding \(padding), outputPadding \(outputPadding)")
-    let outH = (h - 1) * stride - 2 * padding + kh + outputPadding
-    let outW = (w - 1) * stride - 2 * padding + kw + outputPadding
-    precondition(outH > 0 && outW > 0 && cout > 0,
-                 "convTranspose2d: input \(input.shape) with weight \(weight.shape), stride \(stride), padding \(padding) gives an empty output")
-    // The convolution this op is the adjoint of: it maps [N, Cout, outH, outW] to [N, Cin, h, w].
-    let g = ConvGeometry(batch: n, inChannels: cout, height: outH, width: outW, outChannels: cin,
-                         kernelHeight: kh, kernelWidth: kw, stride: stride, dilation: 1,
-                         padTop: padding, padBottom: padding, padLeft: padding, padRight: padding)
-    precondition(g.isValid && g.outHeight == h && g.outWidth == w,
-                 "convTranspose2d: inconsistent geometry \(g) for input \(input.shape) and weight \(weight.shape)")
-
-    var y = Tensor(uninitializedShape: [n, cout, outH, outW])
-    ConvolutionKernels.backwardData(g, outputGradient: input.storage.pointer, weight: weight.storage.pointer,
-                                    inputGradient: y.storage.pointer,
-                                    addingBias: bias.map { UnsafePointer($0.storage.pointer) })
-
-    let needs = bias.map { Tensor.gradientNeeds(input, weight, $0) } ?? Tensor.gradientNeeds(input, weight)
-    if let needs {
-        let x = needs[1] ? input.detached : nil
-        let wv = needs[0] ? weight.detached : nil
-        let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
-        let hasBias = bias != nil
-        y.recordOp("convTranspose2d", inputs: inputs) { grad in
-            var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
-            if needs[0], let wv {
-                let d = Tensor(uninitializedShape: [n, cin, h, w])
-                ConvolutionKernels.forward(g, input: grad.storage.pointer, weight: wv.storage.pointer, bias: nil,
-                                           output: d.storage.pointer)
-                dx = d
-            }
-            if needs[1], let x {
-                let d = Tensor(uninitializedShape: [cin, cout, kh, kw])
-                ConvolutionKernels.backwardWeight(g, input: grad.storage.pointer, outputGradient: x.storage.pointer,
-                                                  weightGradient: d.storage.pointer, biasGradient: nil)
-                dw = d
-            }
-            if hasBias && needs[2] {
-                let d = Tensor(uninitializedShape: [cout])
-                ConvolutionKernels.channelSums(grad.storage.pointer, batch: n, channels: cout, pixels: outH * outW,
-                                               into: d.storage.pointer)
-                db = d
-            }
-            return hasBias ? [dx, dw, db] : [dx, dw]
+    OpProfiler.measure("transposed conv forward") {
+        let (n, cin, h, w) = input.shape4("convTranspose2d input")
+        precondition(weight.rank == 4,
+                     "convTranspose2d: weight must be [Cin, Cout, kh, kw], got shape \(weight.shape) for input \(input.shape)")
+        precondition(weight.shape[0] == cin,
+                     "convTranspose2d: weight \(weight.shape) expects \(weight.shape[0]) input channels, input \(input.shape) has \(cin)")
+        let cout = weight.shape[1], kh = weight.shape[2], kw = weight.shape[3]
+        if let bias {
+            precondition(bias.shape == [cout], "convTranspose2d: bias shape \(bias.shape) must be [\(cout)] for weight \(weight.shape)")
         }
+        precondition(stride >= 1 && padding >= 0 && outputPadding >= 0 && outputPadding < stride,
+                     "convTranspose2d: need stride >= 1, padding >= 0 and 0 <= outputPadding < stride; got stride \(stride), padding \(padding), outputPadding \(outputPadding)")
+        let outH = (h - 1) * stride - 2 * padding + kh + outputPadding
+        let outW = (w - 1) * stride - 2 * padding + kw + outputPadding
+        precondition(outH > 0 && outW > 0 && cout > 0,
+                     "convTranspose2d: input \(input.shape) with weight \(weight.shape), stride \(stride), padding \(padding) gives an empty output")
+        // The convolution this op is the adjoint of: it maps [N, Cout, outH, outW] to [N, Cin, h, w].
+        let g = ConvGeometry(batch: n, inChannels: cout, height: outH, width: outW, outChannels: cin,
+                             kernelHeight: kh, kernelWidth: kw, stride: stride, dilation: 1,
+                             padTop: padding, padBottom: padding, padLeft: padding, padRight: padding)
+        precondition(g.isValid && g.outHeight == h && g.outWidth == w,
+                     "convTranspose2d: inconsistent geometry \(g) for input \(input.shape) and weight \(weight.shape)")
+
+        var y = Tensor(uninitializedShape: [n, cout, outH, outW])
+        ConvolutionKernels.backwardData(g, outputGradient: input.storage.pointer, weight: weight.storage.pointer,
+                                        inputGradient: y.storage.pointer,
+                                        addingBias: bias.map { UnsafePointer($0.storage.pointer) })
+
+        let needs = bias.map { Tensor.gradientNeeds(input, weight, $0) } ?? Tensor.gradientNeeds(input, weight)
+        if let needs {
+            let x = needs[1] ? input.detached : nil
+            let wv = needs[0] ? weight.detached : nil
+            let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+            let hasBias = bias != nil
+            y.recordOp("convTranspose2d", inputs: inputs) { grad in
+                var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
+                if needs[0], let wv {
+                    let d = Tensor(uninitializedShape: [n, cin, h, w])
+                    ConvolutionKernels.forward(g, input: grad.storage.pointer, weight: wv.storage.pointer, bias: nil,
+                                               output: d.storage.pointer)
+                    dx = d
+                }
+                if needs[1], let x {
+                    let d = Tensor(uninitializedShape: [cin, cout, kh, kw])
+                    ConvolutionKernels.backwardWeight(g, input: grad.storage.pointer, outputGradient: x.storage.pointer,
+                                                      weightGradient: d.storage.pointer, biasGradient: nil)
+                    dw = d
+                }
+                if hasBias && needs[2] {
+                    let d = Tensor(uninitializedShape: [cout])
+                    ConvolutionKernels.channelSums(grad.storage.pointer, batch: n, channels: cout, pixels: outH * outW,
+                                                   into: d.storage.pointer)
+                    db = d
+                }
+                return hasBias ? [dx, dw, db] : [dx, dw]
+            }
+        }
+        return y
     }
-    return y
 }

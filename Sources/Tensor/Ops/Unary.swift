@@ -3,7 +3,9 @@ extension Tensor {
     @inline(__always)
     func unary<F: DifferentiableUnaryFunction>(_ op: String, _ f: F) -> Tensor {
         var y = Tensor(uninitializedShape: shape)
-        ElementwiseKernels.map(storage.pointer, y.storage.pointer, count, f)
+        OpProfiler.measure(op == "relu" || op == "elu" ? "activation forward" : "elementwise forward") {
+            ElementwiseKernels.map(storage.pointer, y.storage.pointer, count, f)
+        }
         if Tensor.gradientNeeds(self) != nil {
             let x = self.detached, yv = y.detached
             y.recordOp(op, inputs: [self]) { g in

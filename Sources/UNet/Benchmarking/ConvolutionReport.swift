@@ -167,10 +167,12 @@ public enum ConvolutionReport {
             // the layer's output gradient as `input` (x) and the layer's input as `outputGradient` (y).
             body = { ConvolutionKernels.backwardWeight(g, input: x, outputGradient: y, weightGradient: wt, biasGradient: nil) }
         }
-        let seconds = medianSeconds(repetitions: repetitions, body)
         let (m, n, k, ta, tb) = gemmShape(g, kernel)
-        let sgemm = bareSgemmGflops(m: m, n: n, k: k, transposeA: ta, transposeB: tb,
-                                    pixelAxis: kernel == .backwardWeight ? 2 : 1, repetitions: repetitions)
+        let bare = BareSgemm(m: m, n: n, k: k, transposeA: ta, transposeB: tb, pixelAxis: kernel == .backwardWeight ? 2 : 1)
+        defer { bare.deallocate() }
+        // Alternate the two so both see the same machine load (it is shared and noisy).
+        let (seconds, bareSeconds) = medianSeconds(repetitions: repetitions, body, bare.run)
+        let sgemm = (gflops: bare.flops / bareSeconds / 1e9, m: bare.m, n: bare.n, k: bare.k)
         let gflops = g.flops / seconds / 1e9
         return Row(name: layer.name, op: op.rawValue, cin: layer.cin, cout: layer.cout, h: layer.h, w: layer.w,
                    kernel: layer.kernel, stride: layer.stride, batch: layer.batch, transposed: layer.transposed,
@@ -188,26 +190,31 @@ public enum ConvolutionReport {
         }
     }
 
-    /// GFLOP/s of `cblas_sgemm` on fresh operands of that shape with all threads in BLAS. The pixel
-    /// extent (`pixelAxis`: 1 = N, 2 = K) is capped so no operand exceeds 256 MiB.
-    static func bareSgemmGflops(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, pixelAxis: Int,
-                                repetitions: Int) -> (gflops: Double, m: Int, n: Int, k: Int) {
-        let capFloats = 1 << 26
-        var n = n, k = k
-        if pixelAxis == 1 {
-            n = max(1, min(n, capFloats / max(k, m)))
-        } else {
-            k = max(1, min(k, capFloats / max(m, n)))
+    /// A bare `cblas_sgemm` on its own operands, all threads inside BLAS. The pixel extent
+    /// (`pixelAxis`: 1 = N, 2 = K) is capped so no operand exceeds 256 MiB.
+    struct BareSgemm {
+        let m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool
+        let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>
+
+        init(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, pixelAxis: Int) {
+            let capFloats = 1 << 26
+            var n = n, k = k
+            if pixelAxis == 1 { n = max(1, min(n, capFloats / max(k, m))) } else { k = max(1, min(k, capFloats / max(m, n))) }
+            self.m = m; self.n = n; self.k = k; self.transposeA = transposeA; self.transposeB = transposeB
+            a = ConvolutionReport.filled(m * k, seed: 4)
+            b = ConvolutionReport.filled(k * n, seed: 5)
+            c = ConvolutionReport.filled(m * n, seed: 6)
         }
-        let a = filled(m * k, seed: 4), b = filled(k * n, seed: 5), c = filled(m * n, seed: 6)
-        defer { a.deallocate(); b.deallocate(); c.deallocate() }
-        let seconds = medianSeconds(repetitions: repetitions) {
+
+        var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+
+        func run() {
             Threads.withBLASThreads {
-                Gemm.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                           a: a, b: b, c: c)
+                Gemm.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, c: c)
             }
         }
-        return (2 * Double(m) * Double(n) * Double(k) / seconds / 1e9, m, n, k)
+
+        func deallocate() { a.deallocate(); b.deallocate(); c.deallocate() }
     }
 
     static func filled(_ count: Int, seed: UInt32) -> UnsafeMutablePointer<Float> {
@@ -220,16 +227,21 @@ public enum ConvolutionReport {
         return p
     }
 
-    static func medianSeconds(repetitions: Int, _ body: () -> Void) -> Double {
-        body()  // warm-up: workspace pool, page faults, BLAS buffers
-        var times: [Double] = []
-        for _ in 0..<max(1, repetitions) {
+    /// Median seconds of each of two bodies, run alternately after one warm-up of each.
+    static func medianSeconds(repetitions: Int, _ first: () -> Void, _ second: () -> Void) -> (Double, Double) {
+        first(); second()  // warm-up: workspace pool, page faults, BLAS buffers
+        var a: [Double] = [], b: [Double] = []
+        func time(_ body: () -> Void) -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
             body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+            return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         }
-        times.sort()
-        return times[times.count / 2]
+        for _ in 0..<max(1, repetitions) {
+            a.append(time(first))
+            b.append(time(second))
+        }
+        a.sort(); b.sort()
+        return (a[a.count / 2], b[b.count / 2])
     }
 
     /// A fixed-width text table of the rows (markdown-compatible).

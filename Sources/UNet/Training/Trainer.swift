@@ -160,7 +160,7 @@ public final class Trainer {
                     return .interrupted(checkpoint: lastCheckpoint)
                 }
                 let stepStart = Date()
-                let batch = prefetcher.next()!
+                let batch = OpProfiler.measure("data loading (wait)") { prefetcher.next()! }
                 let loss = trainStep(batch)
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, batch: b, value: loss) }
                 lossSum += loss

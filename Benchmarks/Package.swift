@@ -1,0 +1,28 @@
+// swift-tools-version:6.1
+// Benchmarks of swift-unet, kept out of the main package so its builds and CI never pay for
+// ordo-one/benchmark (about 2 minutes to build). Run from this folder:
+//   swift package benchmark                       (all suites)
+//   swift package benchmark --filter "conv"       (a subset)
+//   swift package benchmark list
+import Foundation
+import PackageDescription
+
+// A `.package(path:)` dependency is known by its folder's name (e.g. "main", "wt-conv", a CI clone).
+let rootIdentity = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathComponent().lastPathComponent
+
+let package = Package(
+    name: "SwiftUNetBenchmarks",
+    dependencies: [
+        .package(path: ".."),
+        // MallocInterposer: the default RuntimeInterposer trait needs a package this machine's mirror lacks.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "ConvolutionBench",
+            dependencies: [.product(name: "Tensor", package: rootIdentity), .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/ConvolutionBench",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
