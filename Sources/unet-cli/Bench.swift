@@ -63,9 +63,11 @@ struct ModelBenchOptions: ParsableArguments {
         if !json {
             print("bench \(mode.rawValue): base \(baseFilters), depth \(depth), \(batch) x \(size)^2, \(Threads.count) thread(s), \(warmup) warm-up + \(runs) timed step(s)")
         }
+        var wallSeconds = 0.0
         let result = ModelBenchmark.run(mode, options: options, beforeMeasuredSteps: {
             if profile { startProfiling() }
         }) { run, seconds in
+            wallSeconds += seconds
             if interactive { print(String(format: "  step %d: %.3f s", run, seconds)) }
         }
         let rows = profile ? stopProfiling() : []
@@ -76,7 +78,7 @@ struct ModelBenchOptions: ParsableArguments {
         }
         if profile {
             // The profile goes to stderr with --json, so stdout stays one JSON object.
-            let text = profileTable(rows, steps: options.runs)
+            let text = profileTable(rows, steps: options.runs, wallSeconds: wallSeconds)
             if json { FileHandle.standardError.write(Data((text + "\n").utf8)) } else { print(text) }
         }
     }
@@ -91,20 +93,25 @@ struct ProfileRow {
     var calls: Int
 }
 
-// TODO(OpProfiler): the lead is adding `Tensor.OpProfiler` (isEnabled, reset(), snapshot() -> [Row] with
-// category/seconds/calls). Once it is on main, replace the bodies of these two functions with:
-//     startProfiling: OpProfiler.isEnabled = true; OpProfiler.reset()
-//     stopProfiling:  let rows = OpProfiler.snapshot(); OpProfiler.isEnabled = false
-//                     return rows.map { ProfileRow(category: $0.category, seconds: $0.seconds, calls: $0.calls) }
-// Until then `--profile` prints that no profile is available.
-func startProfiling() {}
+/// Starts `OpProfiler` (exclusive wall time per kind of op) on this thread, from zero.
+func startProfiling() {
+    OpProfiler.isEnabled = true
+    OpProfiler.reset()
+}
 
-func stopProfiling() -> [ProfileRow] { [] }
+/// Stops `OpProfiler` and returns its rows.
+func stopProfiling() -> [ProfileRow] {
+    let rows = OpProfiler.snapshot()
+    OpProfiler.isEnabled = false
+    return rows.map { ProfileRow(category: $0.category, seconds: $0.seconds, calls: $0.calls) }
+}
 
-func profileTable(_ rows: [ProfileRow], steps: Int) -> String {
-    guard !rows.isEmpty else {
-        return "profile: not available in this build (the op profiler is not part of the Tensor module yet)"
-    }
+/// The profile per step; `wallSeconds` (all timed steps) adds a row for time outside any measured op.
+func profileTable(_ rows: [ProfileRow], steps: Int, wallSeconds: Double) -> String {
+    guard !rows.isEmpty else { return "profile: no op was measured" }
+    var rows = rows
+    let measured = rows.reduce(0) { $0 + $1.seconds }
+    if wallSeconds > measured { rows.append(ProfileRow(category: "other (outside measured ops)", seconds: wallSeconds - measured, calls: 0)) }
     let total = rows.reduce(0) { $0 + $1.seconds }
     var lines = ["profile of \(steps) timed step(s), per step:",
                  "kind of op                          s/step     share    calls/step"]

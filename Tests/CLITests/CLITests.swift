@@ -142,6 +142,10 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(object?["mode"] as? String, mode)
             XCTAssertEqual(object?["threads"] as? Int, 1)
         }
+        let profiled = try unet(["bench", "train", "--base-filters", "2", "--size", "32", "--runs", "1", "--warmup", "0", "--profile"])
+        XCTAssertEqual(profiled.status, 0, profiled.stderr)
+        XCTAssertTrue(profiled.stdout.contains("conv forward"), profiled.stdout)
+        XCTAssertTrue(profiled.stdout.contains("optimizer"), profiled.stdout)
         let bad = try unet(["bench", "infer", "--size", "30"])
         try expectOneLineError(bad, status: 64, mentioning: "--size")
     }
