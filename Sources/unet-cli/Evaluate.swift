@@ -63,7 +63,7 @@ struct Evaluate: ParsableCommand {
         print("Model: \(model) (\(checkpoint.model.summary))")
         print("Slices: \(describeSlices(indices)) of \(data) (\(dataset.width)x\(dataset.height))")
         func row(_ name: String, _ value: Double?) {
-            print(name.padding(toLength: 26, withPad: " ", startingAt: 0) + (value.map { String(format: "%.6f", $0) } ?? "-"))
+            print(name.padding(toLength: 28, withPad: " ", startingAt: 0) + (value.map { String(format: "%.6f", $0) } ?? "-"))
         }
         row("cost (cross-entropy)", result.cost)
         row("pixel accuracy", result.accuracy)

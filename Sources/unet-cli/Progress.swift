@@ -15,6 +15,7 @@ final class TrainingProgress {
     private var validationSeconds: Double? = nil
     private var validationStart: Date? = nil
     private var barShown = false
+    private var lastRedraw = Date.distantPast
 
     init(totalEpochs: Int, interactive: Bool = stdoutIsTerminal, plainInterval: TimeInterval = 10) {
         self.totalEpochs = totalEpochs
@@ -39,6 +40,9 @@ final class TrainingProgress {
                 + Double(max(0, totalEpochs - epoch)) * (Double(batches) * perBatch + validation)
             let meanLoss = lossSum / Double(batch)
             if interactive {
+                // At most ten redraws a second.
+                guard batch == batches || batch == 1 || now.timeIntervalSince(lastRedraw) >= 0.1 else { return }
+                lastRedraw = now
                 let width = 24
                 let filled = min(width, batch * width / max(batches, 1))
                 let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
