@@ -1,4 +1,51 @@
+import ArgumentParser
 import Foundation
-import UNet
-let rows = TensorReport.run()
-print(TensorReport.format(rows))
+
+/// `unet`: train, apply and measure U-Nets for EM segmentation on the CPU.
+struct Unet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unet",
+        abstract: "U-Net segmentation of electron-microscopy stacks on the CPU (swift-unet).",
+        discussion: """
+            Start with `unet train`: without --data it trains on a synthetic EM dataset it generates into \
+            the run folder. Then `unet predict`, `unet evaluate` and `unet info` on the run's checkpoints.
+
+            \(ExitStatus.helpTable)
+            """,
+        subcommands: [Train.self, Predict.self, Evaluate.self, Synth.self, Bench.self, Info.self])
+}
+
+/// Parses, runs, and turns every failure into one line on stderr and a documented exit code.
+func runCLI(_ arguments: [String]) -> Int32 {
+    let subcommand = arguments.first.flatMap { name in
+        Unet.configuration.subcommands.map { $0._commandName }.contains(name) ? name : nil
+    }
+    var command: ParsableCommand
+    do {
+        command = try Unet.parseAsRoot(arguments)
+    } catch {
+        if Unet.exitCode(for: error) == .success {
+            // --help, --version: ArgumentParser prints them and exits 0.
+            Unet.exit(withError: error)
+        }
+        var message = Unet.message(for: error)
+        message = message.split(separator: "\n").first.map(String.init) ?? message
+        if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+        printError("unet: error: \(message) (see 'unet \(subcommand.map { "\($0) " } ?? "")--help')")
+        return ExitStatus.usage.rawValue
+    }
+    do {
+        try command.run()
+        return ExitStatus.success.rawValue
+    } catch let exit as ExitCode {
+        return exit.rawValue
+    } catch {
+        if Unet.exitCode(for: error) == .success { Unet.exit(withError: error) }
+        let (message, status) = classify(error)
+        printError("unet: error: \(message)")
+        return status.rawValue
+    }
+}
+
+setvbuf(stdout, nil, _IOLBF, 0)
+exit(runCLI(Array(CommandLine.arguments.dropFirst())))

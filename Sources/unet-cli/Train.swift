@@ -1,0 +1,323 @@
+import ArgumentParser
+import Foundation
+import NN
+import Tensor
+import UNet
+
+extension UNetConfiguration.Padding: ExpressibleByArgument {}
+extension UNetConfiguration.Activation: ExpressibleByArgument {}
+extension UNetConfiguration.Upsampling: ExpressibleByArgument {}
+extension LossKind: ExpressibleByArgument {}
+extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
+
+/// The defaults of `unet train` where they differ from the library's (chosen so that the README's
+/// first command trains a useful model on the synthetic data in a few minutes on 2 cores).
+enum TrainDefaults {
+    static let baseFilters = 16
+    static let tile = 128
+    static let epochs = 10
+    static let learningRate: Float = 1e-3
+    static let syntheticSlices = 30
+    static let syntheticTestSlices = 5
+    static let syntheticSize = 256
+    static let syntheticSeed: UInt64 = 2012
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a U-Net on an ISBI-layout dataset (default: generated synthetic EM data).",
+        discussion: """
+            Writes a run folder: config.json, metrics.csv, training-curve.svg, best.safetensors (best mean \
+            validation Jaccard), last.safetensors and previews/*.png. Prints the tutorial's line after every \
+            epoch. Ctrl-C saves last.safetensors and prints the command to resume (exit 130).
+
+            Examples:
+              unet train                                   # synthetic data, a few minutes on 2 cores
+              unet train --data ../shared/data/isbi2012 --val-slices 25-29 --epochs 50 --tile 256
+              unet train --resume runs/20250101-120000/last.safetensors --epochs 20
+
+            \(ExitStatus.helpTable)
+            """)
+
+    // Data and run folder.
+    @Option(help: ArgumentHelp("Dataset folder in the ISBI layout: train-volume.tif, train-labels.tif (multi-page TIFF; labels 0 = membrane, 255 = cell). Default: a synthetic EM dataset (\(TrainDefaults.syntheticSlices) slices of \(TrainDefaults.syntheticSize)^2) generated into <out>/synthetic-data.", valueName: "dir"))
+    var data: String?
+
+    @Option(help: ArgumentHelp("Run folder for checkpoints, logs and previews (default: runs/<date-time>; with --resume, the checkpoint's folder).", valueName: "dir"))
+    var out: String?
+
+    @Option(name: .customLong("val-slices"), help: ArgumentHelp("Slices held out for validation, 0-based and inclusive: A-B or A (default: the last sixth, e.g. 25-29 of 30).", valueName: "A-B"))
+    var valSlices: SliceRange?
+
+    // Schedule.
+    @Option(help: ArgumentHelp("Epochs to train; each covers the training pixels about once in crops (default: \(TrainDefaults.epochs)). With --resume: the new total.", valueName: "n"))
+    var epochs: Int?
+
+    @Option(name: .customLong("batch-size"), help: ArgumentHelp("Crops per batch (default: 4).", valueName: "n"))
+    var batchSize: Int?
+
+    @Option(help: ArgumentHelp("Side of the training crops in pixels, rounded up to what the network takes (default: \(TrainDefaults.tile); the tutorial trains on whole 512^2 slices).", valueName: "px"))
+    var tile: Int?
+
+    // Architecture.
+    @Option(name: .customLong("base-filters"), help: ArgumentHelp("Filters of the first level; level l has base * 2^l (default: \(TrainDefaults.baseFilters); the tutorial: 64).", valueName: "n"))
+    var baseFilters: Int?
+
+    @Option(help: ArgumentHelp("Pooling levels (default: 4).", valueName: "n"))
+    var depth: Int?
+
+    @Option(help: ArgumentHelp("Convolution padding: same (output = input size, the tutorial) or valid (the paper; output shrinks, skips cropped) (default: same).", valueName: "same|valid"))
+    var padding: UNetConfiguration.Padding?
+
+    @Flag(name: .customLong("no-batch-norm"), help: "Convolutions with bias and no batch norm (default: batch norm after every convolution).")
+    var noBatchNorm = false
+
+    @Option(help: ArgumentHelp("Dropout probability before the bottleneck (default: 0; the tutorial offers 0.4).", valueName: "p"))
+    var dropout: Float?
+
+    @Option(help: ArgumentHelp("Activation (default: elu).", valueName: "elu|relu"))
+    var activation: UNetConfiguration.Activation?
+
+    @Option(help: ArgumentHelp("Channels of the up-convolutions: keep (the tutorial) or halve (the paper) (default: keep).", valueName: "keep|halve"))
+    var upsampling: UNetConfiguration.Upsampling?
+
+    // Objective and optimizer.
+    @Option(help: ArgumentHelp("Loss: cross-entropy, weighted (class-balanced), border-weighted (the paper's weight map), dice (default: cross-entropy).", valueName: "kind"))
+    var loss: LossKind?
+
+    @Option(help: ArgumentHelp("Optimizer: adam, adamw, sgd (default: adam, as the tutorial).", valueName: "kind"))
+    var optimizer: TrainingConfiguration.OptimizerKind?
+
+    @Option(help: ArgumentHelp("Learning rate (default: \(TrainDefaults.learningRate); the tutorial's 1e-4 needs many more epochs).", valueName: "x"))
+    var lr: Float?
+
+    @Option(name: .customLong("weight-decay"), help: ArgumentHelp("L2 penalty on convolution weights (adam), or the optimizer's weight decay (adamw, sgd) (default: 0).", valueName: "x"))
+    var weightDecay: Float?
+
+    @Option(help: ArgumentHelp("SGD momentum (default: 0.9).", valueName: "x"))
+    var momentum: Float?
+
+    @Flag(inversion: .prefixedNo, help: "Augment the training crops: flips, rotation, shear, elastic warp (default: on).")
+    var augment: Bool?
+
+    // Stopping, reproducibility, output.
+    @Option(help: ArgumentHelp("Stop after this many epochs without a better mean validation Jaccard (default: 0 = never).", valueName: "n"))
+    var patience: Int?
+
+    @Option(name: .customLong("time-budget"), help: ArgumentHelp("Stop after the epoch during which this many seconds of training have passed (default: 0 = no limit).", valueName: "s"))
+    var timeBudget: Double?
+
+    @Option(help: ArgumentHelp("Seed of initialization, sampling, augmentation and dropout (default: 0).", valueName: "k"))
+    var seed: UInt64?
+
+    @Option(name: .customLong("preview-every"), help: ArgumentHelp("Write PNG previews of a validation slice after epoch 1 and every n epochs (default: 5; 0 = never).", valueName: "n"))
+    var previewEvery: Int?
+
+    @Option(name: .customLong("val-tile"), help: ArgumentHelp("Tile side of the overlap-tile inference used for validation (default: 512).", valueName: "px"))
+    var valTile: Int?
+
+    @OptionGroup var threadOptions: ThreadOptions
+
+    @Option(help: ArgumentHelp("Continue the run saved in this checkpoint (last.safetensors): weights, optimizer, epoch count and history. The architecture and training settings come from the checkpoint; --epochs, --data, --val-slices, --out and --threads may be given.", valueName: "ckpt"))
+    var resume: String?
+
+    func validate() throws {
+        func atLeast<T: Comparable>(_ value: T?, _ minimum: T, _ flag: String) throws {
+            if let value, value < minimum { throw CLIError.usage("\(flag) \(value): expected at least \(minimum)") }
+        }
+        try atLeast(epochs, 1, "--epochs")
+        try atLeast(batchSize, 1, "--batch-size")
+        try atLeast(tile, 8, "--tile")
+        try atLeast(baseFilters, 1, "--base-filters")
+        try atLeast(depth, 1, "--depth")
+        try atLeast(patience, 0, "--patience")
+        try atLeast(previewEvery, 0, "--preview-every")
+        try atLeast(valTile, 16, "--val-tile")
+        try atLeast(timeBudget, 0, "--time-budget")
+        if let lr, !(lr > 0 && lr.isFinite) { throw CLIError.usage("--lr \(lr): expected a positive number") }
+        if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw CLIError.usage("--weight-decay \(weightDecay): expected >= 0") }
+        if let dropout, !(dropout >= 0 && dropout < 1) { throw CLIError.usage("--dropout \(dropout): expected a probability in [0, 1)") }
+        if resume != nil {
+            let fixed: [(String, Bool)] = [
+                ("--batch-size", batchSize != nil), ("--tile", tile != nil), ("--base-filters", baseFilters != nil),
+                ("--depth", depth != nil), ("--padding", padding != nil), ("--no-batch-norm", noBatchNorm),
+                ("--dropout", dropout != nil), ("--activation", activation != nil), ("--upsampling", upsampling != nil),
+                ("--loss", loss != nil), ("--optimizer", optimizer != nil), ("--lr", lr != nil),
+                ("--weight-decay", weightDecay != nil), ("--momentum", momentum != nil), ("--augment/--no-augment", augment != nil),
+                ("--patience", patience != nil), ("--time-budget", timeBudget != nil), ("--seed", seed != nil),
+                ("--preview-every", previewEvery != nil), ("--val-tile", valTile != nil),
+            ]
+            if let flag = fixed.first(where: { $0.1 })?.0 {
+                throw CLIError.usage("\(flag) cannot be combined with --resume: the checkpoint's settings are used (only --epochs, --data, --val-slices, --out, --threads may change)")
+            }
+        }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let trainer: Trainer
+        if let resume {
+            trainer = try resumingTrainer(from: resume)
+        } else {
+            trainer = try newTrainer()
+        }
+        try train(trainer)
+    }
+
+    // MARK: new run
+
+    func newTrainer() throws -> Trainer {
+        var model = UNetConfiguration(baseFilters: baseFilters ?? TrainDefaults.baseFilters)
+        if let depth { model.depth = depth }
+        if let padding { model.padding = padding }
+        model.batchNorm = !noBatchNorm
+        if let dropout { model.dropout = dropout }
+        if let activation { model.activation = activation }
+        if let upsampling { model.upsampling = upsampling }
+        try model.validate()
+
+        var training = TrainingConfiguration()
+        training.epochs = epochs ?? TrainDefaults.epochs
+        training.tileSize = tile ?? TrainDefaults.tile
+        training.learningRate = lr ?? TrainDefaults.learningRate
+        if let batchSize { training.batchSize = batchSize }
+        if let loss { training.loss = loss }
+        if let optimizer { training.optimizer = optimizer }
+        if let weightDecay { training.weightDecay = weightDecay }
+        if let momentum { training.momentum = momentum }
+        if let augment { training.augment = augment }
+        if let patience { training.patience = patience }
+        if let timeBudget { training.timeBudgetSeconds = timeBudget }
+        if let seed { training.seed = seed }
+        if let previewEvery { training.previewEvery = previewEvery }
+        if let valTile { training.validationTileSize = valTile }
+        try training.validate()
+
+        if let data { try requireFolder(fileURL(data).path, flag: "--data") }
+        let runFolder = out.map(fileURL) ?? defaultRunFolder()
+        if FileManager.default.fileExists(atPath: runFolder.appendingPathComponent("last.safetensors").path) {
+            throw CLIError.usage("--out \(runFolder.path) already holds a run; choose another --out, or continue it with --resume \(runFolder.appendingPathComponent("last.safetensors").path)")
+        }
+        try createFolder(runFolder, flag: "--out")
+
+        let dataFolder: URL
+        if let data {
+            dataFolder = fileURL(data)
+        } else {
+            dataFolder = runFolder.appendingPathComponent("synthetic-data")
+            print("No --data given: generating the embedded synthetic EM dataset (\(TrainDefaults.syntheticSlices) labelled slices + \(TrainDefaults.syntheticTestSlices) test slices of \(TrainDefaults.syntheticSize)x\(TrainDefaults.syntheticSize), seed \(TrainDefaults.syntheticSeed)) into \(dataFolder.path)")
+            let generator = SyntheticEM(width: TrainDefaults.syntheticSize, height: TrainDefaults.syntheticSize, seed: TrainDefaults.syntheticSeed)
+            try generator.write(to: dataFolder, trainCount: TrainDefaults.syntheticSlices, testCount: TrainDefaults.syntheticTestSlices)
+        }
+        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: valSlices?.range)
+
+        var rng = SeededGenerator(seed: training.seed)
+        let unet = UNetModel(configuration: model, generator: &rng)
+        return try Trainer(model: unet, trainSlices: dataset.train, validationSlices: dataset.validation,
+                           configuration: training, runFolder: runFolder, dataDescription: dataFolder.path)
+    }
+
+    func defaultRunFolder() -> URL {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let base = "runs/" + formatter.string(from: Date())
+        var candidate = fileURL(base)
+        var n = 2
+        while FileManager.default.fileExists(atPath: candidate.path) {
+            candidate = fileURL("\(base)-\(n)")
+            n += 1
+        }
+        return candidate
+    }
+
+    // MARK: resume
+
+    func resumingTrainer(from path: String) throws -> Trainer {
+        let checkpoint = try CheckpointSummary(path: path, flag: "--resume")
+        guard let training = checkpoint.training else {
+            throw CLIError(.dataError, "\(path): not a training checkpoint (no '\(MetadataKey.training)' in its metadata): it cannot be resumed")
+        }
+        do { try training.validate() } catch { throw CLIError(.dataError, "\(path): \(error)") }
+        let completed = checkpoint.epoch ?? checkpoint.history.count
+        let total = epochs ?? training.epochs
+        if total <= completed {
+            throw CLIError.usage("--epochs \(total): \(path) has already trained \(completed) epoch(s); pass --epochs N with N > \(completed) to continue")
+        }
+        let checkpointFolder = fileURL(path).deletingLastPathComponent()
+        let dataFolder: URL
+        if let data {
+            dataFolder = fileURL(data)
+        } else if let recorded = checkpoint.metadata[MetadataKey.data], !recorded.isEmpty {
+            dataFolder = URL(fileURLWithPath: recorded)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: recorded, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CLIError(.noInput, "--resume \(path): its data folder \(recorded) no longer exists; pass --data DIR")
+            }
+        } else {
+            throw CLIError.usage("--resume \(path): the checkpoint does not record its data folder; pass --data DIR")
+        }
+        let split = valSlices?.range ?? recordedValidationSlices(in: checkpointFolder)
+        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split)
+        let runFolder = out.map(fileURL) ?? checkpointFolder
+        try createFolder(runFolder, flag: "--out")
+        print("Resuming \(path): \(completed) of \(total) epochs done")
+        return try Trainer.resuming(from: fileURL(path), trainSlices: dataset.train, validationSlices: dataset.validation,
+                                    runFolder: runFolder, epochs: total, dataDescription: dataFolder.path)
+    }
+
+    /// The validation slices recorded in a run folder's config.json, if any.
+    func recordedValidationSlices(in folder: URL) -> ClosedRange<Int>? {
+        struct Recorded: Decodable { var validationSlices: [Int] }
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("config.json")),
+              let recorded = try? JSONDecoder().decode(Recorded.self, from: data),
+              let lo = recorded.validationSlices.min(), let hi = recorded.validationSlices.max() else { return nil }
+        return lo...hi
+    }
+
+    // MARK: training loop
+
+    func train(_ trainer: Trainer) throws {
+        // Catch Ctrl-C before announcing the run, so a signal after the announcement always saves.
+        let interrupt = InterruptFlag()
+        interrupt.install { sig in
+            let name = sig == SIGTERM ? "SIGTERM" : "Ctrl-C"
+            FileHandle.standardError.write(Data("\n\(name): stopping after this batch and saving a checkpoint (again to quit at once)\n".utf8))
+        }
+        defer { interrupt.uninstall() }
+        let c = trainer.configuration
+        let unet = trainer.model.configuration
+        let inputTile = unet.validInputSize(atLeast: c.tileSize)
+        print("Model: \(unet.summary); \(trainer.model.parameterCount) parameters")
+        print("Data: \(trainer.dataDescription): training slices \(describeSlices(trainer.trainSlices.map(\.index))), validation slices \(describeSlices(trainer.validationSlices.map(\.index)))")
+        print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(c.augment ? "on" : "off"), \(Threads.count) thread(s)")
+        print("Run folder: \(trainer.runFolder.path)")
+
+        let progress = TrainingProgress(totalEpochs: c.epochs)
+        trainer.shouldStop = { interrupt.isRaised }
+        trainer.onEvent = { progress.handle($0) }
+
+        let outcome: TrainingOutcome
+        do {
+            outcome = try trainer.run()
+        } catch {
+            progress.clearBar()
+            throw error
+        }
+        progress.clearBar()
+        let best = trainer.bestRecord
+        let bestText = best.map { String(format: "best mean validation Jaccard %.4f at epoch %d", $0.meanValidationJaccard, $0.epoch) } ?? "no epoch finished"
+        switch outcome {
+        case .completed, .earlyStopped, .timeBudgetReached:
+            print("Done after \(trainer.history.count) epoch(s): \(bestText).")
+            print("Checkpoints: \(trainer.bestCheckpoint.path), \(trainer.lastCheckpoint.path)")
+            print("Curves: \(trainer.runFolder.appendingPathComponent("training-curve.svg").path), metrics.csv, previews/")
+            print("Next: \(programName) evaluate --model \(trainer.bestCheckpoint.path) --data \(trainer.dataDescription)")
+        case .interrupted(let checkpoint):
+            print("Interrupted after \(trainer.history.count) complete epoch(s) (\(bestText)); saved \(checkpoint.path)")
+            print("Resume with: \(programName) train --resume \(checkpoint.path)")
+            throw ExitCode(ExitStatus.interrupted.rawValue)
+        }
+    }
+
+}
