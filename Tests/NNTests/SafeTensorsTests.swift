@@ -75,7 +75,7 @@ final class SafeTensorsTests: XCTestCase {
             let n = declaredLength ?? UInt64(h.count)
             bytes = (0..<8).map { UInt8(truncatingIfNeeded: n >> (8 * UInt64($0))) } + h + data
         }
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
 

@@ -20,7 +20,7 @@ final class OpProfilerTests: XCTestCase {
         XCTAssertTrue(rows.allSatisfy { $0.seconds >= 0 })
         // Nested measurements are exclusive: the outer category only keeps its own time.
         OpProfiler.reset()
-        OpProfiler.measure("outer") { OpProfiler.measure("inner") { usleep(20_000) } }
+        OpProfiler.measure("outer") { OpProfiler.measure("inner") { _ = usleep(20_000) } }
         let outer = OpProfiler.snapshot().first { $0.category == "outer" }!.seconds
         let inner = OpProfiler.snapshot().first { $0.category == "inner" }!.seconds
         XCTAssertGreaterThan(inner, 0.015)
