@@ -32,27 +32,8 @@ enum VectorMath {
         for j in 0..<count { p[j] = v[j] }
     }
 
-    /// e^x for each lane (Cephes expf: range reduction by ln 2, degree-6 polynomial, about 2 ulp).
-    /// Inputs are clamped to [-87.3, 88.3], so the result stays finite and normal; NaN propagates.
-    @inline(__always) static func exp(_ input: Vector16) -> Vector16 {
-        // pointwiseMin/Max are scalarized on SIMD16 (SWIFT_NOTES.md); `replacing` is not.
-        var x = input.replacing(with: -87.3, where: input .< -87.3)
-        x = x.replacing(with: 88.3, where: x .> 88.3)
-        let magic: Float = 12_582_912  // 1.5 * 2^23: adding it rounds to an integer in the low bits
-        let t = x * 1.442_695_04 + magic
-        let n = t - magic
-        let r = x - n * 0.693_359_375 + n * 2.121_944_40e-4
-        var p = Vector16(repeating: 1.987_569_15e-4)
-        p = p * r + 1.398_199_950_7e-3
-        p = p * r + 8.333_451_907_3e-3
-        p = p * r + 4.166_579_589_4e-2
-        p = p * r + 1.666_666_545_9e-1
-        p = p * r + 5.000_000_120_1e-1
-        p = p * (r * r) + r + 1
-        let exponent = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000  // bits of `magic`
-        let twoToN = unsafeBitCast((exponent &+ 127) &<< 23, to: Vector16.self)
-        return p * twoToN
-    }
+    /// e^x for each lane (`FastMath.exp`).
+    @inline(__always) static func exp(_ input: Vector16) -> Vector16 { FastMath.exp(input) }
 }
 
 /// The activation applied after normalization, in vector form, and its derivative, taken from the

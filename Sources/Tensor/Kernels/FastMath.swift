@@ -1,28 +1,58 @@
-/// Branch-free float approximations that inline and vectorize, unlike calls into libm.
+/// Branch-free float approximations that inline and vectorize, unlike calls into libm. The scalar
+/// and the 16-lane forms evaluate the same Cephes expf scheme with the same constants.
 public enum FastMath {
-    /// e^x with a relative error below 2e-7 on [-87, 88]; 0 below, +inf above.
-    ///
-    /// Cody-Waite range reduction x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r,
-    /// and the exponent bits set directly for 2^n.
+    // e^x = 2^n * e^r with n = round(x / ln2) and r = x - n ln2 (ln2 split in two for accuracy),
+    // e^r from a degree-6 polynomial. Adding 1.5 * 2^23 rounds to the nearest integer and leaves
+    // it in the low mantissa bits, with no libm call or trapping Float -> Int conversion.
+    @usableFromInline static let lowerBound: Float = -87.3
+    @usableFromInline static let upperBound: Float = 88.3
+    @usableFromInline static let log2e: Float = 1.442_695_04
+    @usableFromInline static let ln2High: Float = 0.693_359_375
+    @usableFromInline static let ln2Low: Float = -2.121_944_40e-4
+    @usableFromInline static let magic: Float = 12_582_912
+    @usableFromInline static let c0: Float = 1.987_569_15e-4
+    @usableFromInline static let c1: Float = 1.398_199_950_7e-3
+    @usableFromInline static let c2: Float = 8.333_451_907_3e-3
+    @usableFromInline static let c3: Float = 4.166_579_589_4e-2
+    @usableFromInline static let c4: Float = 1.666_666_545_9e-1
+    @usableFromInline static let c5: Float = 5.000_000_120_1e-1
+
+    /// e^x with a relative error below 3e-7; inputs are clamped to [-87.3, 88.3], so the result
+    /// stays finite and normal. NaN propagates.
     @inlinable @inline(__always)
-    public static func exp(_ x: Float) -> Float {
-        let clamped = Swift.min(Swift.max(x, -87.3), 88.7)
-        // Adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits,
-        // without a libm call or a trapping Float -> Int conversion, so the loop vectorizes.
-        let magic: Float = 12_582_912
-        let shifted = clamped * 1.442_695_04 + magic
-        let n = shifted - magic
-        let r = (clamped - n * 0.693_145_75) - n * 1.428_606_8e-6
-        var p: Float = 1.987_569_1e-4
-        p = p * r + 1.398_199_9e-3
-        p = p * r + 8.333_452e-3
-        p = p * r + 4.166_579_6e-2
-        p = p * r + 0.166_666_66
-        p = p * r + 0.5
-        p = p * r * r + r + 1
-        let exponent = shifted.bitPattern &- magic.bitPattern  // n as a two's-complement integer
-        let scale = Float(bitPattern: (exponent &+ 127) &<< 23)
-        let result = p * scale
-        return x < -87.3 ? 0 : (x > 88.7 ? .infinity : result)
+    public static func exp(_ input: Float) -> Float {
+        let x = Swift.min(Swift.max(input, lowerBound), upperBound)
+        let t = x * log2e + magic
+        let n = t - magic
+        let r = x - n * ln2High - n * ln2Low
+        var p = c0
+        p = p * r + c1
+        p = p * r + c2
+        p = p * r + c3
+        p = p * r + c4
+        p = p * r + c5
+        p = p * (r * r) + r + 1
+        let exponent = t.bitPattern &- magic.bitPattern
+        return input.isNaN ? input : p * Float(bitPattern: (exponent &+ 127) &<< 23)
+    }
+
+    /// e^x for each lane; the same scheme as the scalar `exp`.
+    @inlinable @inline(__always)
+    public static func exp(_ input: SIMD16<Float>) -> SIMD16<Float> {
+        // pointwiseMin/Max are scalarized on SIMD16 (SWIFT_NOTES.md); `replacing` is not.
+        var x = input.replacing(with: lowerBound, where: input .< lowerBound)
+        x = x.replacing(with: upperBound, where: x .> upperBound)
+        let t = x * log2e + magic
+        let n = t - magic
+        let r = x - n * ln2High - n * ln2Low
+        var p = SIMD16<Float>(repeating: c0)
+        p = p * r + c1
+        p = p * r + c2
+        p = p * r + c3
+        p = p * r + c4
+        p = p * r + c5
+        p = p * (r * r) + r + 1
+        let exponent = unsafeBitCast(t, to: SIMD16<Int32>.self) &- Int32(bitPattern: magic.bitPattern)
+        return p * unsafeBitCast((exponent &+ 127) &<< 23, to: SIMD16<Float>.self)
     }
 }

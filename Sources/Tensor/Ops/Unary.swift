@@ -18,7 +18,7 @@ extension Tensor {
         return y
     }
 
-    /// e^x elementwise (relative error below 2e-7; see `FastMath.exp`).
+    /// e^x elementwise (relative error below 3e-7; see `FastMath.exp`).
     public func exp() -> Tensor { unary("exp", ExpFunction()) }
     /// Natural logarithm elementwise.
     public func log() -> Tensor { unary("log", LogFunction()) }
