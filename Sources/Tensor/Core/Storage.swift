@@ -49,7 +49,9 @@ public final class StoragePool: @unchecked Sendable {
 
     /// Buffers smaller than this are not pooled.
     public let minimumPooledBytes = 256 << 10
-    /// The most bytes kept in the cache (default 1 GiB; `UNET_POOL_MIB` overrides; 0 disables pooling).
+    /// The most bytes kept in the cache (default 256 MiB; `UNET_POOL_MIB` overrides; 0 disables pooling).
+    /// Measured trade-off (docs/PERFORMANCE.md): 1 GiB added ~650 MiB to the peak RSS of a base-64
+    /// training step for no measurable speed; 256 MiB still keeps a few 64 MiB activations warm.
     public var capacityBytes: Int {
         get { lock(); defer { unlock() }; return _capacity }
         set { lock(); _capacity = max(0, newValue); trimLocked(); unlock() }
@@ -66,7 +68,7 @@ public final class StoragePool: @unchecked Sendable {
         if let text = getenv("UNET_POOL_MIB").map({ String(cString: $0) }), let mib = Int(text), mib >= 0 {
             _capacity = mib << 20
         } else {
-            _capacity = 1 << 30
+            _capacity = 256 << 20
         }
     }
 
