@@ -24,5 +24,11 @@ let package = Package(
             path: "Benchmarks/ConvolutionBench",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ModelBench",
+            dependencies: [.product(name: "UNet", package: rootIdentity), .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/ModelBench",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
