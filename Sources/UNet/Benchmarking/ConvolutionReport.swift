@@ -231,17 +231,11 @@ public enum ConvolutionReport {
     static func medianSeconds(repetitions: Int, _ first: () -> Void, _ second: () -> Void) -> (Double, Double) {
         first(); second()  // warm-up: workspace pool, page faults, BLAS buffers
         var a: [Double] = [], b: [Double] = []
-        func time(_ body: () -> Void) -> Double {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        }
         for _ in 0..<max(1, repetitions) {
-            a.append(time(first))
-            b.append(time(second))
+            a.append(wallSeconds(first))
+            b.append(wallSeconds(second))
         }
-        a.sort(); b.sort()
-        return (a[a.count / 2], b[b.count / 2])
+        return (median(a)!, median(b)!)
     }
 
     /// A fixed-width text table of the rows (markdown-compatible).

@@ -152,15 +152,12 @@ public enum ModelBenchmark {
         beforeMeasuredSteps?()
         var times: [Double] = []
         for run in 0..<options.runs {
-            let start = DispatchTime.now().uptimeNanoseconds
-            step()
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let seconds = wallSeconds(step)
             times.append(seconds)
             progress?(run + 1, seconds)
         }
         let sorted = times.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
-            : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let median = UNet.median(times)!
         let gflop = forwardGFLOP(configuration: configuration, size: options.size, batch: options.batch)
         return Result(mode: mode, baseFilters: options.baseFilters, size: options.size, batch: options.batch,
                       depth: options.depth, threads: Threads.count, runs: options.runs, medianSeconds: median,

@@ -80,23 +80,3 @@ public enum TensorReport {
         return lines.joined(separator: "\n")
     }
 }
-
-/// Median wall-clock seconds of `body` over `repetitions` runs after one warm-up run.
-public func medianSeconds(repetitions: Int, _ body: () -> Void) -> Double {
-    body()
-    var times: [Double] = []
-    for _ in 0..<max(1, repetitions) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-    }
-    times.sort()
-    return times[times.count / 2]
-}
-
-/// Peak resident set size of this process so far, in MiB (getrusage).
-public func peakResidentMebibytes() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024
-}

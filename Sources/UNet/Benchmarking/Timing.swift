@@ -1,0 +1,31 @@
+import Foundation
+
+// Timing helpers shared by the benchmark reports (TensorReport, ConvolutionReport, ModelBenchmark).
+
+/// Wall-clock seconds taken by `body`.
+public func wallSeconds(_ body: () -> Void) -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// The median of `values` (the mean of the middle two for an even count); nil when empty.
+public func median(_ values: [Double]) -> Double? {
+    guard !values.isEmpty else { return nil }
+    let sorted = values.sorted()
+    let mid = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/// Median wall-clock seconds of `body` over `repetitions` runs after one warm-up run.
+public func medianSeconds(repetitions: Int, _ body: () -> Void) -> Double {
+    body()
+    return median((0..<max(1, repetitions)).map { _ in wallSeconds(body) })!
+}
+
+/// Peak resident set size of this process so far, in MiB (getrusage).
+public func peakResidentMebibytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
