@@ -101,6 +101,8 @@ func classify(_ error: Error) -> (message: String, status: ExitStatus) {
         }
     case let e as PNGError:
         return (firstLine(e.description), .cannotCreate)
+    case let e as FileWriteError:
+        return (firstLine(e.description), .cannotCreate)
     case let e as CocoaError:
         let path = (e.userInfo[NSFilePathErrorKey] as? String) ?? (e.userInfo[NSURLErrorKey] as? URL)?.path ?? ""
         let prefix = path.isEmpty ? "" : "\(path): "

@@ -61,76 +61,97 @@ enum FileIO {
             return bytes
         }
     }
+}
 
-    /// A temporary file that becomes `path` on `commit()`, or disappears if never committed.
-    final class AtomicWriter {
-        let path: String
-        let temporaryPath: String
-        private var fd: Int32
-        private var committed = false
+/// A temporary file in the destination's folder that becomes `path` on `commit()` (fsync, rename,
+/// fsync of the folder), or disappears if never committed: a crash or `kill -9` leaves either the old
+/// file or the complete new one. Used for checkpoints and image outputs.
+public final class AtomicFileWriter {
+    /// The destination.
+    public let path: String
+    let temporaryPath: String
+    private var fd: Int32
+    private var committed = false
 
-        init(path: String) throws {
-            self.path = path
-            let slash = path.lastIndex(of: "/")
-            let directory = slash.map { String(path[..<$0]) } ?? "."
-            let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-            var random = SystemRandomNumberGenerator()
-            temporaryPath = (directory.isEmpty ? "" : directory + "/") + ".\(name).tmp-\(getpid())-\(random.next() % 1_000_000_000)"
-            fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                throw SafeTensorsError(path: path, problem: .writeFailed(reason: "cannot create \(temporaryPath): \(FileIO.systemError())"))
-            }
+    /// Creates the temporary file next to `path`.
+    public init(path: String) throws {
+        self.path = path
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        var random = SystemRandomNumberGenerator()
+        temporaryPath = (directory.isEmpty ? "" : directory + "/") + ".\(name).tmp-\(getpid())-\(random.next() % 1_000_000_000)"
+        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw FileWriteError(path: path, reason: "cannot create a temporary file \(temporaryPath): \(String(cString: strerror(errno)))")
         }
+    }
 
-        deinit {
-            if fd >= 0 { close(fd) }
-            if !committed { unlink(temporaryPath) }
-        }
+    deinit {
+        if fd >= 0 { close(fd) }
+        if !committed { unlink(temporaryPath) }
+    }
 
-        /// Appends `count` bytes.
-        func write(_ source: UnsafeRawPointer, count: Int) throws {
-            var done = 0
-            while done < count {
-                let n = systemWrite(fd, source + done, count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw SafeTensorsError(path: path, problem: .writeFailed(reason: FileIO.systemError()))
-                }
-                done += n
+    /// Appends `count` bytes.
+    public func write(_ source: UnsafeRawPointer, count: Int) throws {
+        var done = 0
+        while done < count {
+            let n = systemWrite(fd, source + done, count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileWriteError(path: path, reason: String(cString: strerror(errno)))
             }
+            done += n
         }
+    }
 
-        func write(_ bytes: [UInt8]) throws {
-            try bytes.withUnsafeBytes { raw in
-                if raw.count > 0 { try write(raw.baseAddress!, count: raw.count) }
-            }
+    /// Appends `bytes`.
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in
+            if raw.count > 0 { try write(raw.baseAddress!, count: raw.count) }
         }
+    }
 
-        /// Flushes the data to disk, renames the temporary file over `path` and syncs the directory,
-        /// so a crash leaves either the old file or the complete new one.
-        func commit() throws {
-            guard fsync(fd) == 0 else {
-                throw SafeTensorsError(path: path, problem: .writeFailed(reason: "fsync: \(FileIO.systemError())"))
-            }
-            let result = close(fd)
-            fd = -1
-            guard result == 0 else {
-                throw SafeTensorsError(path: path, problem: .writeFailed(reason: "close: \(FileIO.systemError())"))
-            }
-            guard rename(temporaryPath, path) == 0 else {
-                throw SafeTensorsError(path: path, problem: .writeFailed(reason: "rename: \(FileIO.systemError())"))
-            }
-            committed = true
-            let slash = path.lastIndex(of: "/")
-            let directory = slash.map { String(path[..<$0]) } ?? "."
-            let dfd = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if dfd >= 0 {
-                _ = fsync(dfd)  // best effort: some file systems refuse fsync on directories
-                close(dfd)
-            }
+    /// Flushes the data to disk, renames the temporary file over `path` and syncs the directory,
+    /// so a crash leaves either the old file or the complete new one.
+    public func commit() throws {
+        guard fsync(fd) == 0 else {
+            throw FileWriteError(path: path, reason: "fsync: \(String(cString: strerror(errno)))")
         }
+        let result = close(fd)
+        fd = -1
+        guard result == 0 else {
+            throw FileWriteError(path: path, reason: "close: \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporaryPath, path) == 0 else {
+            throw FileWriteError(path: path, reason: "rename: \(String(cString: strerror(errno)))")
+        }
+        committed = true
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let dfd = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)  // best effort: some file systems refuse fsync on directories
+            close(dfd)
+        }
+    }
+
+    /// Writes `bytes` to `path` atomically.
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        let writer = try AtomicFileWriter(path: path)
+        try writer.write(bytes)
+        try writer.commit()
     }
 }
 
-/// `write(2)`, named apart from `AtomicWriter.write`.
+/// Writing a file failed; names the file and the system's reason.
+public struct FileWriteError: Error, CustomStringConvertible, Equatable {
+    /// The destination.
+    public let path: String
+    /// What went wrong.
+    public let reason: String
+    public var description: String { "\(path): write failed: \(reason)" }
+}
+
+/// `write(2)`, named apart from `AtomicFileWriter.write`.
 private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }

@@ -47,19 +47,23 @@ public struct SafeTensors {
             guard seen.insert(name).inserted else { throw SafeTensorsError(path: path, problem: .duplicateName(name)) }
         }
         let header = encodedHeader()
-        let writer = try FileIO.AtomicWriter(path: path)
-        var length = UInt64(header.count).littleEndian
-        try withUnsafeBytes(of: &length) { try writer.write($0.baseAddress!, count: 8) }
-        try writer.write(header)
-        for (_, tensor) in tensors where tensor.count > 0 {
-            #if _endian(big)
-            let swapped = tensor.scalars.map { $0.bitPattern.littleEndian }
-            try swapped.withUnsafeBytes { try writer.write($0.baseAddress!, count: $0.count) }
-            #else
-            try tensor.withUnsafeBufferPointer { try writer.write(UnsafeRawPointer($0.baseAddress!), count: $0.count * 4) }
-            #endif
+        do {
+            let writer = try AtomicFileWriter(path: path)
+            var length = UInt64(header.count).littleEndian
+            try withUnsafeBytes(of: &length) { try writer.write($0.baseAddress!, count: 8) }
+            try writer.write(header)
+            for (_, tensor) in tensors where tensor.count > 0 {
+                #if _endian(big)
+                let swapped = tensor.scalars.map { $0.bitPattern.littleEndian }
+                try swapped.withUnsafeBytes { try writer.write($0.baseAddress!, count: $0.count) }
+                #else
+                try tensor.withUnsafeBufferPointer { try writer.write(UnsafeRawPointer($0.baseAddress!), count: $0.count * 4) }
+                #endif
+            }
+            try writer.commit()
+        } catch let error as FileWriteError {
+            throw SafeTensorsError(path: path, problem: .writeFailed(reason: error.reason))
         }
-        try writer.commit()
     }
 
     /// The JSON header, space-padded to a multiple of 8 bytes: metadata first (keys sorted), then the

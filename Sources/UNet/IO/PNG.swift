@@ -184,34 +184,10 @@ public enum PNG {
     }
 
     private static func writeAtomically(_ bytes: [UInt8], to url: URL) throws {
-        let path = url.path
-        let directory = url.deletingLastPathComponent().path
-        let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw PNGError(path: path, message: "cannot create a temporary file in \(directory): \(errnoDescription())")
+        do {
+            try AtomicFileWriter.write(bytes, to: url.path)
+        } catch let error as FileWriteError {
+            throw PNGError(path: url.path, message: error.reason)
         }
-        var ok = false
-        defer { if !ok { unlink(temporary) } }
-        var offset = 0
-        let failure: String? = bytes.withUnsafeBytes { raw in
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errnoDescription()
-                }
-                offset += n
-            }
-            return nil
-        }
-        if Glibc.close(fd) != 0 && failure == nil {
-            throw PNGError(path: path, message: "cannot write: \(errnoDescription())")
-        }
-        if let failure { throw PNGError(path: path, message: "cannot write: \(failure)") }
-        guard rename(temporary, path) == 0 else {
-            throw PNGError(path: path, message: "cannot rename the temporary file into place: \(errnoDescription())")
-        }
-        ok = true
     }
 }

@@ -263,15 +263,15 @@ public final class Trainer {
                                       inputTile: inputSize, outputTile: outputSize,
                                       trainSlices: trainSlices.map(\.index), validationSlices: validationSlices.map(\.index),
                                       parameters: model.parameterCount, threads: Threads.count)
-        try encoder.encode(config).write(to: runFolder.appendingPathComponent("config.json"), options: .atomic)
+        try AtomicFileWriter.write(Array(encoder.encode(config)), to: runFolder.appendingPathComponent("config.json").path)
     }
 
     func writeLogs() throws {
         let classes = model.configuration.classes
         let csv = ([EpochRecord.csvHeader(classes: classes)] + history.map(\.csvRow)).joined(separator: "\n") + "\n"
-        try Data(csv.utf8).write(to: runFolder.appendingPathComponent("metrics.csv"), options: .atomic)
-        try Data(trainingCurveSVG(history, title: model.configuration.summary).utf8)
-            .write(to: runFolder.appendingPathComponent("training-curve.svg"), options: .atomic)
+        try AtomicFileWriter.write(Array(csv.utf8), to: runFolder.appendingPathComponent("metrics.csv").path)
+        try AtomicFileWriter.write(Array(trainingCurveSVG(history, title: model.configuration.summary).utf8),
+                                   to: runFolder.appendingPathComponent("training-curve.svg").path)
     }
 }
 
