@@ -156,6 +156,18 @@ final class LossTests: XCTestCase {
             dice += (2 * inter + 1) / (total + 1)
         }
         XCTAssertEqual(Double(softDiceLoss(logits: logits, targets: targets).scalar), 1 - dice / 2, accuracy: 1e-5)
+        // Gradient against central finite differences in Double on every logit.
+        let leaf = logits.requiringGradient()
+        softDiceLoss(logits: leaf, targets: targets).backward()
+        let analytic = leaf.gradient!.scalars
+        for e in 0..<logits.count {
+            var plus = logits, minus = logits
+            plus.withUnsafeMutableBufferPointer { $0[e] += 1e-2 }
+            minus.withUnsafeMutableBufferPointer { $0[e] -= 1e-2 }
+            let numeric = (Double(softDiceLoss(logits: plus, targets: targets).scalar)
+                - Double(softDiceLoss(logits: minus, targets: targets).scalar)) / 2e-2
+            XCTAssertEqual(Double(analytic[e]), numeric, accuracy: 2e-3 + 2e-2 * abs(numeric), "logit \(e)")
+        }
         let perfect = Tensor(shape: [1, 2, 1, 2], scalars: [-20, 20, 20, -20])
         XCTAssertEqual(softDiceLoss(logits: perfect, targets: Tensor(shape: [1, 1, 2], scalars: [1, 0]), smoothing: 0).scalar, 0, accuracy: 1e-6)
     }
