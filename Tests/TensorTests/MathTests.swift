@@ -125,7 +125,7 @@ final class FastMathTests: XCTestCase {
             worst = max(worst, abs(Double(FastMath.exp(x)) - exact) / exact)
             x += 0.01234
         }
-        XCTAssertLessThan(worst, 3e-7)
+        XCTAssertLessThan(worst, 2e-7, "measured 1.6e-7 for the fitted cubic")
         XCTAssertEqual(FastMath.exp(0), 1)
         XCTAssertLessThan(FastMath.exp(-200), 1e-37, "clamped to the smallest normal range")
         XCTAssertTrue(FastMath.exp(200).isFinite)
