@@ -146,9 +146,22 @@ struct BenchConv: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conv",
         abstract: "Time the convolution kernels on every convolution of the tutorial U-Net (512^2, base 64) against bare SGEMM.",
-        discussion: "Takes 1-2 minutes on 2 cores; --quick measures 4 small layers once.")
+        discussion: """
+            Takes 1-2 minutes on 2 cores; --quick measures 4 small layers once. --base-filters, --size and \
+            --batch measure the convolutions of another U-Net shape, e.g. the base-16 training step:
+              unet bench conv --base-filters 16 --size 256 --batch 4
+            """)
     @Flag(help: "A few small layers, one repetition (seconds).")
     var quick = false
+    @Option(help: ArgumentHelp("Filters of the first level (default: 64).", valueName: "n"))
+    var baseFilters = 64
+    @Option(help: ArgumentHelp("Input height and width, a multiple of 16 (default: 512).", valueName: "pixels"))
+    var size = 512
+    @Option(help: ArgumentHelp("Images per call (default: 1).", valueName: "n"))
+    var batch = 1
+    @Option(help: ArgumentHelp("How each call uses the threads: automatic, lanes (one single-threaded GEMM per lane) or split-gemm (each GEMM split over the threads).",
+                               valueName: "policy"))
+    var parallelism: ConvolutionKernels.Parallelism = .automatic
     @Option(help: ArgumentHelp("Repetitions per measurement (median; default: 3, --quick: 1).", valueName: "n"))
     var repetitions: Int?
     @Flag(help: "Print a JSON array of rows.")
@@ -157,13 +170,21 @@ struct BenchConv: ParsableCommand {
 
     func validate() throws {
         if let repetitions, repetitions < 1 || repetitions > 1000 { throw CLIError.usage("--repetitions \(repetitions): expected 1...1000") }
+        if baseFilters < 1 || baseFilters > 256 { throw CLIError.usage("--base-filters \(baseFilters): expected 1...256") }
+        if size < 16 || size > 4096 || size % 16 != 0 { throw CLIError.usage("--size \(size): expected a multiple of 16 in 16...4096") }
+        if batch < 1 || batch > 256 { throw CLIError.usage("--batch \(batch): expected 1...256") }
     }
 
     func run() throws {
         threadOptions.apply()
+        ConvolutionKernels.parallelism = parallelism
         let interactive = stdoutIsTerminal && !json
-        if !json { print("bench conv: \(quick ? "quick layers" : "the tutorial U-Net's convolutions"), \(Threads.count) thread(s)") }
-        let rows = ConvolutionReport.run(quick: quick, repetitions: repetitions) { row in
+        let custom = baseFilters != 64 || size != 512 || batch != 1
+        let what = quick ? "quick layers" : custom ? "the convolutions of a base-\(baseFilters) U-Net on \(batch) x \(size)^2"
+            : "the tutorial U-Net's convolutions"
+        if !json { print("bench conv: \(what), \(Threads.count) thread(s), parallelism \(parallelism.rawValue)") }
+        let layers = quick ? nil : ConvolutionReport.layers(baseFilters: baseFilters, size: size, batch: batch)
+        let rows = ConvolutionReport.run(quick: quick, layers: layers, repetitions: repetitions) { row in
             if interactive { print("\r\u{1B}[2K  \(row.name) \(row.op)", terminator: ""); fflush(stdout) }
         }
         if interactive { print("\r\u{1B}[2K", terminator: "") }
@@ -185,3 +206,5 @@ struct BenchTensor: ParsableCommand {
         print(json ? jsonString(rows) : TensorReport.format(rows))
     }
 }
+
+extension ConvolutionKernels.Parallelism: ExpressibleByArgument {}

@@ -297,10 +297,15 @@ final class ConvolutionTests: XCTestCase {
                 return [y, xl.gradient!, wl.gradient!, bl.gradient!, t]
             }
             let one = withThreads(1) { withWorkspaceLimit(1 << 16) { run() } }
-            let two = withThreads(2) { withWorkspaceLimit(1 << 16) { run() } }
-            for (i, (a, b)) in zip(one, two).enumerated() {
-                let scale = max(1, a.scalars.map(abs).max() ?? 1)
-                XCTAssertLessThan(a.maxAbsoluteDifference(to: b) / scale, 1e-5, "\(c) result \(i)")
+            // Both ways of using two threads: independent lanes, and each GEMM split in bands.
+            for policy in [ConvolutionKernels.Parallelism.lanes, .splitGemm] {
+                ConvolutionKernels.parallelism = policy
+                defer { ConvolutionKernels.parallelism = .automatic }
+                let two = withThreads(2) { withWorkspaceLimit(1 << 16) { run() } }
+                for (i, (a, b)) in zip(one, two).enumerated() {
+                    let scale = max(1, a.scalars.map(abs).max() ?? 1)
+                    XCTAssertLessThan(a.maxAbsoluteDifference(to: b) / scale, 1e-5, "\(c) \(policy) result \(i)")
+                }
             }
         }
     }

@@ -62,7 +62,7 @@ final class ConvolutionTuning: XCTestCase {
         defer { Threads.count = savedThreads }
         let blockSizes = (ProcessInfo.processInfo.environment["UNET_CONV_TUNING_BLOCKS"] ?? "1,2,4,8,16").split(separator: ",").compactMap { Int($0) }
         let savedBlock = ConvolutionWorkspace.preferredBlockBytes
-        defer { ConvolutionWorkspace.preferredBlockBytes = savedBlock; ConvolutionKernels.allowLanes = true }
+        defer { ConvolutionWorkspace.preferredBlockBytes = savedBlock; ConvolutionKernels.parallelism = .automatic }
         for shape in shapes {
             let pad = shape.k == 3 ? 1 : 0
             let g = ConvGeometry(batch: 1, inChannels: shape.cin, height: shape.size, width: shape.size, outChannels: shape.cout,
@@ -73,7 +73,7 @@ final class ConvolutionTuning: XCTestCase {
             let dw = Tensor(uninitializedShape: w.shape)
             for lanes in cpuMode ? [true] : [true, false] {
                 for blockMB in blockSizes {
-                    ConvolutionKernels.allowLanes = lanes
+                    ConvolutionKernels.parallelism = lanes ? .lanes : .splitGemm
                     ConvolutionWorkspace.preferredBlockBytes = blockMB << 20
                     func time(_ body: () -> Void) -> Double { cpuMode ? cpuTime(body) : quietTime(body) }
                     let f = time { ConvolutionKernels.forward(g, input: x.storage.pointer, weight: w.storage.pointer, bias: nil, output: y.storage.pointer) }

@@ -7,8 +7,11 @@ import Dispatch
 /// - Work that splits into independent items (images of a batch, blocks of output rows, channel
 ///   ranges of an elementwise pass) runs through `Threads.parallelFor` with OpenBLAS at one thread
 ///   inside each item, so the two never oversubscribe the cores.
-/// - A single large GEMM with nothing outside it to split (`Threads.withBLASThreads`) gets all the
-///   threads inside BLAS, and nothing around it runs concurrently.
+/// - A single large GEMM with nothing outside it to split is cut into bands of output columns or
+///   rows, one single-threaded SGEMM per thread (`Gemm.sgemm(threads:)`). OpenBLAS's own thread
+///   pool is not used: after each multi-threaded call its idle workers spin for ~0.1 s, which took
+///   a whole core from the next parallel loop and made it run at half speed (measured in
+///   docs/PERFORMANCE.md).
 ///
 /// Set `Threads.count` once, before work starts (the CLI's `--threads` and the `UNET_THREADS`
 /// environment variable both end up here). Results do not depend on the count beyond BLAS's float
@@ -74,7 +77,9 @@ public enum Threads {
     }
 
     /// Runs `body` with OpenBLAS using all `count` threads, then returns BLAS to one thread.
-    /// Use it around a single large GEMM; never call it from inside `parallelFor`.
+    /// For calling OpenBLAS directly (the benchmarks' bare-SGEMM reference); the library itself
+    /// uses `Gemm.sgemm(threads:)`, because OpenBLAS's idle workers spin for ~0.1 s after such a
+    /// call and slow whatever runs next on the same cores. Never call it from inside `parallelFor`.
     public static func withBLASThreads<R>(_ body: () throws -> R) rethrows -> R {
         ensureConfigured()
         let n = _count

@@ -80,24 +80,43 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
 /// Threads (see `Threads`): work is cut into items (image, pixel block). With at least as many items
 /// as threads, each thread takes a contiguous run of items with its own slice of the workspace and
 /// BLAS at one thread; otherwise items run one after another, im2col/col2im split over channels and
-/// each GEMM gets all threads inside BLAS. Either way each output element is written by one thread
-/// in a fixed order, so results do not depend on the thread count beyond BLAS's summation order
+/// each GEMM split into bands over all threads (`Gemm.sgemm(threads:)`, never OpenBLAS's own
+/// threads). Either way each output element is written by one thread in a fixed order, so results
+/// do not depend on the thread count beyond BLAS's summation order
 /// (and, for the weight gradient, the order in which per-thread partial sums are added).
 public enum ConvolutionKernels {
     // MARK: Scheduling
 
-    /// Tuning switch (tests only): false forces the serial schedule (BLAS threads inside each GEMM).
-    nonisolated(unsafe) static var allowLanes = true
+    /// How the kernels spread one call over `Threads.count` threads.
+    public enum Parallelism: String, Sendable, CaseIterable {
+        /// Chosen per call from the shape (the default; see `schedule`).
+        case automatic
+        /// Independent lanes, one per thread, each running its own blocks with single-threaded BLAS,
+        /// whenever there are at least as many blocks as threads.
+        case lanes
+        /// Blocks one after another, each GEMM split into bands over the threads, im2col/col2im split
+        /// by channel.
+        case splitGemm = "split-gemm"
+    }
+
+    /// The schedule policy for calls that start afterwards (for benchmarks and tuning; results agree
+    /// between policies up to float reassociation). Not meant to change while convolutions run.
+    nonisolated(unsafe) public static var parallelism: Parallelism = .automatic
+
+    static var allowLanes: Bool { parallelism != .splitGemm }
 
     struct Schedule {
         /// Output pixels per block.
         var block: Int
         var blocksPerImage: Int
         var items: Int
-        /// Threads each running a contiguous run of items (1: items run serially with BLAS threads).
+        /// Threads each running a contiguous run of items (1: items run serially, GEMMs split over the threads).
         var lanes: Int
         /// Floats of workspace per lane.
         var laneFloats: Int
+
+        /// Threads inside each GEMM: all of them when items run one after another, else one.
+        var gemmThreads: Int { lanes > 1 ? 1 : Threads.count }
 
         func pixels(ofItem item: Int, total: Int) -> (image: Int, range: Range<Int>) {
             let image = item / blocksPerImage, b = item - image * blocksPerImage
@@ -147,7 +166,7 @@ public enum ConvolutionKernels {
     }
 
     /// Runs `body(item, lane)` for every item: contiguous runs per lane in parallel, or serially
-    /// with BLAS threads inside.
+    /// (the body then splits its GEMMs over `gemmThreads`).
     static func run(_ s: Schedule, itemsOf imagesOnly: Bool = false, _ body: (Int, Int) -> Void) {
         if s.lanes > 1 {
             let units = imagesOnly ? s.items / s.blocksPerImage : s.items
@@ -157,9 +176,7 @@ public enum ConvolutionKernels {
                 for item in (lo * per)..<(hi * per) { body(item, lane) }
             }
         } else {
-            Threads.withBLASThreads {
-                for item in 0..<s.items { body(item, 0) }
-            }
+            for item in 0..<s.items { body(item, 0) }
         }
     }
 
@@ -209,7 +226,7 @@ public enum ConvolutionKernels {
                     b = UnsafePointer(col); ldb = n
                 }
                 Gemm.sgemm(m: m, n: n, k: k, a: weight, lda: k, b: b, ldb: ldb,
-                           beta: bias == nil ? 0 : 1, c: y, ldc: pixels)
+                           beta: bias == nil ? 0 : 1, c: y, ldc: pixels, threads: s.gemmThreads)
             }
         }
     }
@@ -247,7 +264,7 @@ public enum ConvolutionKernels {
                 Gemm.sgemm(transposeA: true, m: k, n: range.count, k: m, a: weight, lda: k,
                            b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
                            beta: addingBias == nil ? 0 : 1,
-                           c: inputGradient + image * inImage + range.lowerBound, ldc: pixels)
+                           c: inputGradient + image * inImage + range.lowerBound, ldc: pixels, threads: s.gemmThreads)
             }
             return
         }
@@ -263,7 +280,7 @@ public enum ConvolutionKernels {
                     let col = ws + lane * s.laneFloats
                     Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: k,
                                b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
-                               c: col, ldc: n)
+                               c: col, ldc: n, threads: s.gemmThreads)
                     forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
                         scatter(col, g, pixels: range, channels: channels, into: inputGradient + image * inImage,
                                 bias: addingBias)
@@ -277,7 +294,7 @@ public enum ConvolutionKernels {
         // whole images when the batch allows; for a smaller batch, each image's blocks are cut into
         // 2 runs per thread and run red-black (runs 0, 2, 4.. together, then 1, 3, 5..) when the
         // runs are tall enough that runs two apart never touch the same input rows; otherwise blocks
-        // run in order with the GEMM threaded in BLAS and col2im split by channel.
+        // run in order with the GEMM split over the threads and col2im split by channel.
         fillPlanes()
         let (s, runs): (Schedule, [Range<Int>]?) = {
             let byImage = schedule(g, floatsPerPixel: k, imagesOnly: true)
@@ -294,7 +311,7 @@ public enum ConvolutionKernels {
                 let col = ws + lane * s.laneFloats
                 Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: k,
                            b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
-                           c: col, ldc: n)
+                           c: col, ldc: n, threads: s.gemmThreads)
                 forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
                     Im2Col.col2im(col, g, pixels: range, channels: channels, into: inputGradient + image * inImage)
                 }
@@ -406,7 +423,7 @@ public enum ConvolutionKernels {
                     b = UnsafePointer(col); ldb = n
                 }
                 Gemm.sgemm(transposeB: true, m: m, n: k, k: n, a: outputGradient + image * outImage + range.lowerBound,
-                           lda: pixels, b: b, ldb: ldb, beta: item == firstOfLane[lane] ? 0 : 1, c: target, ldc: k)
+                           lda: pixels, b: b, ldb: ldb, beta: item == firstOfLane[lane] ? 0 : 1, c: target, ldc: k, threads: s.gemmThreads)
             }
             guard let partials else { return }
             let count = m * k

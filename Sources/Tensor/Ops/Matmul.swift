@@ -1,6 +1,6 @@
 extension Tensor {
     /// Matrix product of `[M, K] x [K, N]`, or batched `[B, M, K] x [B, K, N]` (a 2-D operand is
-    /// shared across the batch). Runs on OpenBLAS SGEMM.
+    /// shared across the batch). Runs on OpenBLAS SGEMM, split over `Threads.count` threads.
     public static func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         precondition((a.rank == 2 || a.rank == 3) && (b.rank == 2 || b.rank == 3),
                      "matmul: operands must be 2-D or 3-D, got \(a.shape) and \(b.shape)")
@@ -15,10 +15,9 @@ extension Tensor {
         var y = Tensor(uninitializedShape: outShape)
         let ap = a.storage.pointer, bp = b.storage.pointer, cp = y.storage.pointer
         let strideA = batchA == 1 ? 0 : m * k, strideB = batchB == 1 ? 0 : k * n
-        Threads.withBLASThreads {
-            for i in 0..<batch {
-                Gemm.sgemm(m: m, n: n, k: k, a: ap + i * strideA, b: bp + i * strideB, c: cp + i * m * n)
-            }
+        let threads = Threads.count
+        for i in 0..<batch {
+            Gemm.sgemm(m: m, n: n, k: k, a: ap + i * strideA, b: bp + i * strideB, c: cp + i * m * n, threads: threads)
         }
         if let needs = gradientNeeds(a, b) {
             let av = a.detached, bv = b.detached
@@ -27,23 +26,19 @@ extension Tensor {
                 var da: Tensor? = nil, db: Tensor? = nil
                 if needs[0] {
                     let d = Tensor(repeating: 0, shape: av.shape)
-                    Threads.withBLASThreads {
-                        for i in 0..<batch {
-                            Gemm.sgemm(transposeB: true, m: m, n: k, k: n, a: g.storage.pointer + i * m * n,
-                                       b: bv.storage.pointer + i * strideB, beta: strideA == 0 ? 1 : 0,
-                                       c: d.storage.pointer + i * strideA)
-                        }
+                    for i in 0..<batch {
+                        Gemm.sgemm(transposeB: true, m: m, n: k, k: n, a: g.storage.pointer + i * m * n,
+                                   b: bv.storage.pointer + i * strideB, beta: strideA == 0 ? 1 : 0,
+                                   c: d.storage.pointer + i * strideA, threads: threads)
                     }
                     da = d
                 }
                 if needs[1] {
                     let d = Tensor(repeating: 0, shape: bv.shape)
-                    Threads.withBLASThreads {
-                        for i in 0..<batch {
-                            Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: av.storage.pointer + i * strideA,
-                                       b: g.storage.pointer + i * m * n, beta: strideB == 0 ? 1 : 0,
-                                       c: d.storage.pointer + i * strideB)
-                        }
+                    for i in 0..<batch {
+                        Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: av.storage.pointer + i * strideA,
+                                   b: g.storage.pointer + i * m * n, beta: strideB == 0 ? 1 : 0,
+                                   c: d.storage.pointer + i * strideB, threads: threads)
                     }
                     db = d
                 }

@@ -91,27 +91,30 @@ public enum ConvolutionReport {
 
     /// Every distinct convolution of the tutorial U-Net at 512^2, base 64 (encoder, bottleneck, the four
     /// k2 s2 up-convolutions, the decoder convolutions on concatenated inputs, the final 1x1).
-    public static var unetLayers: [Layer] {
-        [
-            Layer(name: "enc1a", cin: 1, cout: 64, h: 512, w: 512),
-            Layer(name: "enc1b/dec1b", cin: 64, cout: 64, h: 512, w: 512),
-            Layer(name: "enc2a", cin: 64, cout: 128, h: 256, w: 256),
-            Layer(name: "enc2b/dec2b", cin: 128, cout: 128, h: 256, w: 256),
-            Layer(name: "enc3a", cin: 128, cout: 256, h: 128, w: 128),
-            Layer(name: "enc3b/dec3b", cin: 256, cout: 256, h: 128, w: 128),
-            Layer(name: "enc4a", cin: 256, cout: 512, h: 64, w: 64),
-            Layer(name: "enc4b/dec4b", cin: 512, cout: 512, h: 64, w: 64),
-            Layer(name: "bottleneck-a", cin: 512, cout: 1024, h: 32, w: 32),
-            Layer(name: "bottleneck-b", cin: 1024, cout: 1024, h: 32, w: 32),
-            Layer(name: "up4", cin: 1024, cout: 1024, h: 32, w: 32, kernel: 2, stride: 2, transposed: true),
-            Layer(name: "dec4a", cin: 1536, cout: 512, h: 64, w: 64),
-            Layer(name: "up3", cin: 512, cout: 512, h: 64, w: 64, kernel: 2, stride: 2, transposed: true),
-            Layer(name: "dec3a", cin: 768, cout: 256, h: 128, w: 128),
-            Layer(name: "up2", cin: 256, cout: 256, h: 128, w: 128, kernel: 2, stride: 2, transposed: true),
-            Layer(name: "dec2a", cin: 384, cout: 128, h: 256, w: 256),
-            Layer(name: "up1", cin: 128, cout: 128, h: 256, w: 256, kernel: 2, stride: 2, transposed: true),
-            Layer(name: "dec1a", cin: 192, cout: 64, h: 512, w: 512),
-            Layer(name: "final-1x1", cin: 64, cout: 2, h: 512, w: 512, kernel: 1),
+    public static var unetLayers: [Layer] { layers(baseFilters: 64, size: 512, batch: 1) }
+
+    /// Every distinct convolution of a depth-4 tutorial U-Net (same padding, up-convolutions that keep
+    /// the channel count, 2 classes) with `baseFilters` filters on `batch` x `size`^2 inputs; `size`
+    /// must be a multiple of 16. Names are those of `unetLayers` (e.g. "enc2b/dec2b").
+    public static func layers(baseFilters f: Int, size: Int, batch: Int) -> [Layer] {
+        func conv(_ name: String, _ cin: Int, _ cout: Int, _ level: Int, kernel: Int = 3) -> Layer {
+            Layer(name: name, cin: cin, cout: cout, h: size >> level, w: size >> level, kernel: kernel, batch: batch)
+        }
+        func up(_ name: String, _ channels: Int, _ level: Int) -> Layer {
+            Layer(name: name, cin: channels, cout: channels, h: size >> level, w: size >> level, kernel: 2, stride: 2,
+                  transposed: true, batch: batch)
+        }
+        return [
+            conv("enc1a", 1, f, 0), conv("enc1b/dec1b", f, f, 0),
+            conv("enc2a", f, 2 * f, 1), conv("enc2b/dec2b", 2 * f, 2 * f, 1),
+            conv("enc3a", 2 * f, 4 * f, 2), conv("enc3b/dec3b", 4 * f, 4 * f, 2),
+            conv("enc4a", 4 * f, 8 * f, 3), conv("enc4b/dec4b", 8 * f, 8 * f, 3),
+            conv("bottleneck-a", 8 * f, 16 * f, 4), conv("bottleneck-b", 16 * f, 16 * f, 4),
+            up("up4", 16 * f, 4), conv("dec4a", 24 * f, 8 * f, 3),
+            up("up3", 8 * f, 3), conv("dec3a", 12 * f, 4 * f, 2),
+            up("up2", 4 * f, 2), conv("dec2a", 6 * f, 2 * f, 1),
+            up("up1", 2 * f, 1), conv("dec1a", 3 * f, f, 0),
+            conv("final-1x1", f, 2, 0, kernel: 1),
         ]
     }
 
@@ -227,14 +230,15 @@ public enum ConvolutionReport {
         return p
     }
 
-    /// Median seconds of each of two bodies, run alternately after one warm-up of each.
-    static func medianSeconds(repetitions: Int, _ first: () -> Void, _ second: () -> Void) -> (Double, Double) {
-        first(); second()  // warm-up: workspace pool, page faults, BLAS buffers
-        var a: [Double] = [], b: [Double] = []
-        for _ in 0..<max(1, repetitions) {
-            a.append(wallSeconds(first))
-            b.append(wallSeconds(second))
-        }
+    /// Median seconds of `ours`, then of `bare`, each after one warm-up. `bare` runs OpenBLAS's own
+    /// threads, whose idle workers then spin for ~0.1 s and would take a core from the next
+    /// measurement, so this waits 0.25 s after it.
+    static func medianSeconds(repetitions: Int, _ ours: () -> Void, _ bare: () -> Void) -> (Double, Double) {
+        ours()  // warm-up: workspace pool, page faults, BLAS buffers
+        let a = (0..<max(1, repetitions)).map { _ in wallSeconds(ours) }
+        bare()
+        let b = (0..<max(1, repetitions)).map { _ in wallSeconds(bare) }
+        usleep(250_000)
         return (median(a)!, median(b)!)
     }
 

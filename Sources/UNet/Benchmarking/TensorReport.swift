@@ -49,7 +49,9 @@ public enum TensorReport {
         let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
         defer { c.deallocate() }
         var ours = Double.infinity, bare = Double.infinity
-        // Interleave the two so drift in machine load affects both alike.
+        // Interleave the two so drift in machine load affects both alike. The bare call uses
+        // OpenBLAS's own threads, whose idle workers spin for ~0.1 s afterwards and would take a
+        // core from the next measurement: wait that out.
         for _ in 0..<3 {
             ours = min(ours, medianSeconds(repetitions: repetitions) { _ = matmul(x, y) })
             bare = min(bare, medianSeconds(repetitions: repetitions) {
@@ -60,6 +62,7 @@ public enum TensorReport {
                     }
                 } }
             })
+            usleep(250_000)
         }
         rows.append(Row(name: "matmul \(n)^3", seconds: ours, gflops: flops / ours / 1e9, sgemmGflops: flops / bare / 1e9))
         return rows
