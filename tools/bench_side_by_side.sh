@@ -5,7 +5,6 @@ set -u
 cd "$(dirname "$0")/.."
 U=.build/release/unet
 P="${TORCH_PYTHON:-$HOME/venv-ref/bin/python} ../shared/reference/torch_unet_bench.py"
-export OPENBLAS_THREAD_TIMEOUT=4
 run() { echo "### $*"; "$@" 2>&1 | grep -E "RESULT|median|peak|{" ; }
 for spec in "train 16 512 1" "train 16 256 4" "infer 16 512 1" "infer 64 512 1" "train 64 512 1"; do
   set -- $spec

@@ -220,6 +220,54 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Both backward-data paths (column matrix + col2im, and the forward kernel on the flipped
+    /// kernel) against a direct loop, on stride-1 geometries with dilation, asymmetric and valid
+    /// padding, non-square kernels, Cin above and below Cout, and an added bias.
+    func testBackwardDataPathsMatchDirectLoop() {
+        let geometries = [
+            ConvGeometry(batch: 2, inChannels: 5, height: 9, width: 8, outChannels: 3, kernelHeight: 3, kernelWidth: 3,
+                         padTop: 1, padBottom: 1, padLeft: 1, padRight: 1),
+            ConvGeometry(batch: 1, inChannels: 2, height: 7, width: 9, outChannels: 6, kernelHeight: 3, kernelWidth: 3),
+            ConvGeometry(batch: 2, inChannels: 4, height: 10, width: 9, outChannels: 3, kernelHeight: 3, kernelWidth: 3,
+                         dilation: 2, padTop: 2, padBottom: 2, padLeft: 2, padRight: 2),
+            ConvGeometry(batch: 1, inChannels: 6, height: 8, width: 7, outChannels: 4, kernelHeight: 2, kernelWidth: 3,
+                         padTop: 0, padBottom: 1, padLeft: 2, padRight: 0),
+        ]
+        for (i, g) in geometries.enumerated() {
+            XCTAssertNotNil(ConvolutionKernels.transposedGeometry(g), "geometry \(i) should allow the flipped path")
+            let w = randomTensor([g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth], seed: UInt64(300 + i))
+            let dy = randomTensor([g.batch, g.outChannels, g.outHeight, g.outWidth], seed: UInt64(310 + i))
+            let bias = randomTensor([g.inChannels], seed: UInt64(320 + i))
+            // Direct: every output-gradient pixel spreads through every tap.
+            let ws = w.scalars, ys = dy.scalars
+            var expected = [Double](repeating: 0, count: g.batch * g.inChannels * g.inPixels)
+            for n in 0..<g.batch {
+                for ci in 0..<g.inChannels { for p in 0..<g.inPixels { expected[(n * g.inChannels + ci) * g.inPixels + p] = Double(bias.scalars[ci]) } }
+                for co in 0..<g.outChannels { for oy in 0..<g.outHeight { for ox in 0..<g.outWidth {
+                    let v = Double(ys[((n * g.outChannels + co) * g.outHeight + oy) * g.outWidth + ox])
+                    for ci in 0..<g.inChannels { for ky in 0..<g.kernelHeight { for kx in 0..<g.kernelWidth {
+                        let iy = oy - g.padTop + ky * g.dilation, ix = ox - g.padLeft + kx * g.dilation
+                        if iy < 0 || iy >= g.height || ix < 0 || ix >= g.width { continue }
+                        expected[((n * g.inChannels + ci) * g.height + iy) * g.width + ix] +=
+                            v * Double(ws[((co * g.inChannels + ci) * g.kernelHeight + ky) * g.kernelWidth + kx])
+                    } } }
+                } } }
+            }
+            for flipped in [false, true] {
+                ConvolutionKernels.backwardDataAsForward = flipped
+                defer { ConvolutionKernels.backwardDataAsForward = nil }
+                let dx = Tensor(repeating: 7, shape: [g.batch, g.inChannels, g.height, g.width])
+                ConvolutionKernels.backwardData(g, outputGradient: dy.storage.pointer, weight: w.storage.pointer,
+                                                inputGradient: dx.storage.pointer, addingBias: bias.storage.pointer)
+                let worst = zip(dx.scalars, expected).map { abs(Double($0) - $1) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-5, "geometry \(i) flipped \(flipped)")
+            }
+        }
+        // Strided convolutions have no flipped form.
+        XCTAssertNil(ConvolutionKernels.transposedGeometry(ConvGeometry(batch: 1, inChannels: 2, height: 8, width: 8, outChannels: 2,
+                                                                         kernelHeight: 3, kernelWidth: 3, stride: 2)))
+    }
+
     /// <conv(x), y> == <x, convT(y)> with the same weight: the two ops are adjoint.
     func testAdjointIdentity() {
         let settings: [(k: Int, stride: Int, padding: Int, h: Int)] = [(3, 1, 1, 9), (3, 2, 1, 9), (2, 2, 0, 8), (4, 2, 1, 10), (1, 1, 0, 7)]

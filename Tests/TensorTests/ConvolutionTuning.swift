@@ -49,6 +49,46 @@ final class ConvolutionTuning: XCTestCase {
                      Threads.count, t * 1e3, flops / t / 1e9))
     }
 
+    /// The 3x3 convolutions of a depth-4 U-Net with base `f` on `batch` x `size`^2 (name, cin, cout, size).
+    static func unetConvs(base f: Int, size: Int) -> [(String, Int, Int, Int)] {
+        [("enc1a", 1, f, size), ("enc1b", f, f, size), ("enc2a", f, 2 * f, size / 2), ("enc2b", 2 * f, 2 * f, size / 2),
+         ("enc3a", 2 * f, 4 * f, size / 4), ("enc3b", 4 * f, 4 * f, size / 4), ("enc4a", 4 * f, 8 * f, size / 8),
+         ("enc4b", 8 * f, 8 * f, size / 8), ("bott-a", 8 * f, 16 * f, size / 16), ("bott-b", 16 * f, 16 * f, size / 16),
+         ("dec4a", 24 * f, 8 * f, size / 8), ("dec3a", 12 * f, 4 * f, size / 4), ("dec2a", 6 * f, 2 * f, size / 2),
+         ("dec1a", 3 * f, f, size)]
+    }
+
+    /// A/B of the two backward-data paths (column matrix + col2im, or the forward kernel on the
+    /// flipped kernel) on U-Net shapes: least time of 7 interleaved runs each.
+    /// UNET_CONV_TUNING=1 UNET_CONV_TUNING_NET=16,256,4 swift test -c release --filter testBackwardDataPaths
+    func testBackwardDataPaths() throws {
+        guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else {
+            throw XCTSkip("set UNET_CONV_TUNING=1 to run the backward-data comparison")
+        }
+        let net = (ProcessInfo.processInfo.environment["UNET_CONV_TUNING_NET"] ?? "16,256,4").split(separator: ",").compactMap { Int($0) }
+        defer { ConvolutionKernels.backwardDataAsForward = nil }
+        var totals = [0.0, 0.0]
+        for (name, cin, cout, size) in Self.unetConvs(base: net[0], size: net[1]) {
+            let g = ConvGeometry(batch: net[2], inChannels: cin, height: size, width: size, outChannels: cout,
+                                 kernelHeight: 3, kernelWidth: 3, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1)
+            let w = randomTensor([cout, cin, 3, 3], seed: 2), y = randomTensor([net[2], cout, size, size], seed: 3)
+            let dx = Tensor(uninitializedShape: [net[2], cin, size, size])
+            var best = [Double.infinity, Double.infinity]
+            for rep in 0..<8 {
+                for path in 0..<2 {
+                    ConvolutionKernels.backwardDataAsForward = path == 1
+                    let t = wallSeconds { ConvolutionKernels.backwardData(g, outputGradient: y.storage.pointer, weight: w.storage.pointer,
+                                                                           inputGradient: dx.storage.pointer) }
+                    if rep > 0 { best[path] = min(best[path], t) }
+                }
+            }
+            totals[0] += best[0]; totals[1] += best[1]
+            print(String(format: "BWD %@ %d->%d @%d x%d: col2im %.2f ms, flipped forward %.2f ms (%.2fx)", name, cin, cout, size, net[2],
+                         best[0] * 1e3, best[1] * 1e3, best[0] / best[1]))
+        }
+        print(String(format: "BWD total: col2im %.1f ms, flipped forward %.1f ms", totals[0] * 1e3, totals[1] * 1e3))
+    }
+
     func testScheduleSweep() throws {
         guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else {
             throw XCTSkip("set UNET_CONV_TUNING=1 to run the schedule sweep")
@@ -134,4 +174,11 @@ func cpuTime(_ body: () -> Void) -> Double {
         best = min(best, now() - s)
     }
     return best
+}
+
+/// Wall seconds of one run of `body`.
+func wallSeconds(_ body: () -> Void) -> Double {
+    let s = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - s) * 1e-9
 }

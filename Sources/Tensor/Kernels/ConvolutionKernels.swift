@@ -290,6 +290,17 @@ public enum ConvolutionKernels {
             return
         }
 
+        if let flipped = transposedGeometry(g), useTransposedForward(g) {
+            // A forward convolution of the output gradient: no column matrix of Cin*kh*kw rows to
+            // write and scatter back, no zero fill (see `transposedGeometry`).
+            let count = g.inChannels * g.outChannels * g.kernelHeight * g.kernelWidth
+            ConvolutionWorkspace.withBuffer(floats: count) { w in
+                flipKernel(weight, g, into: w)
+                forward(flipped, input: outputGradient, weight: w, bias: addingBias, output: inputGradient)
+            }
+            return
+        }
+
         // Overlapping kernels: blocks of one image add into the same input pixels. Threads take
         // whole images when the batch allows; for a smaller batch, each image's blocks are cut into
         // 2 runs per thread and run red-black (runs 0, 2, 4.. together, then 1, 3, 5..) when the
@@ -326,6 +337,46 @@ public enum ConvolutionKernels {
                 }
             } else {
                 run(s, itemsOf: s.lanes > 1) { item, lane in block(item, lane) }
+            }
+        }
+    }
+
+    /// Tuning switch (benchmarks and tests): nil chooses per shape (`useTransposedForward`), true or
+    /// false forces backward-data through the forward kernel (where the geometry allows) or through
+    /// column matrix + col2im.
+    nonisolated(unsafe) public static var backwardDataAsForward: Bool? = nil
+
+    /// For a stride-1 convolution, the data gradient is itself a convolution: of the output gradient
+    /// (Cout channels, outH x outW) with the kernel turned 180 degrees and its two channel axes
+    /// swapped, padded by `dilation * (k - 1) - pad` per side, which gives back H x W. Nil for other
+    /// strides, or padding wider than the kernel's reach (the flipped padding would be negative).
+    static func transposedGeometry(_ g: ConvGeometry) -> ConvGeometry? {
+        let spanH = g.dilation * (g.kernelHeight - 1), spanW = g.dilation * (g.kernelWidth - 1)
+        guard g.stride == 1, !g.isPointwise, max(g.padTop, g.padBottom) <= spanH, max(g.padLeft, g.padRight) <= spanW
+        else { return nil }
+        return ConvGeometry(batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
+                            outChannels: g.inChannels, kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth,
+                            stride: 1, dilation: g.dilation, padTop: spanH - g.padTop, padBottom: spanH - g.padBottom,
+                            padLeft: spanW - g.padLeft, padRight: spanW - g.padRight)
+    }
+
+    /// Whether backward-data should run as that forward convolution: its column matrix has Cout*kh*kw
+    /// rows instead of Cin*kh*kw and needs no col2im scatter. Measured on every 3x3 convolution of
+    /// the base-16 and base-64 U-Nets (ConvolutionTuning.testBackwardDataPaths, docs/PERFORMANCE.md):
+    /// 1.02-1.45x faster where Cin > Cout (the decoder's convolutions on concatenated inputs),
+    /// 0.7-0.99x elsewhere, so only there.
+    static func useTransposedForward(_ g: ConvGeometry) -> Bool {
+        backwardDataAsForward ?? (g.outChannels < g.inChannels)
+    }
+
+    /// `flipped[ci, co, y, x] = weight[co, ci, kh-1-y, kw-1-x]`.
+    static func flipKernel(_ weight: UnsafePointer<Float>, _ g: ConvGeometry, into flipped: UnsafeMutablePointer<Float>) {
+        let kh = g.kernelHeight, kw = g.kernelWidth, taps = kh * kw
+        for co in 0..<g.outChannels {
+            for ci in 0..<g.inChannels {
+                let src = weight + (co * g.inChannels + ci) * taps
+                let dst = flipped + (ci * g.outChannels + co) * taps
+                for t in 0..<taps { dst[t] = src[taps - 1 - t] }
             }
         }
     }
