@@ -85,15 +85,17 @@ extension Tensor {
         var y = Tensor(uninitializedShape: outShape)
         let x = storage.pointer, p = y.storage.pointer
         let rowCount = range.count * inner
-        for o in 0..<outer {
-            (p + o * rowCount).update(from: x + (o * extent + range.lowerBound) * inner, count: rowCount)
-        }
+        CopyKernels.copy((0..<outer).map { o in
+            CopyKernels.Run(source: x + (o * extent + range.lowerBound) * inner, destination: p + o * rowCount, count: rowCount)
+        })
         if Tensor.gradientNeeds(self) != nil {
             let s = shape
             y.recordOp("slice", inputs: [self]) { g in
                 let dx = Tensor.zeros(s)
                 let gp = g.storage.pointer, dp = dx.storage.pointer
-                for o in 0..<outer { (dp + (o * extent + range.lowerBound) * inner).update(from: gp + o * rowCount, count: rowCount) }
+                CopyKernels.copy((0..<outer).map { o in
+                    CopyKernels.Run(source: gp + o * rowCount, destination: dp + (o * extent + range.lowerBound) * inner, count: rowCount)
+                })
                 return [dx]
             }
         }
@@ -130,14 +132,14 @@ extension Tensor {
         let outRow = outShape[a] * inner
         OpProfiler.measure("concat/crop forward") {
         var offset = 0
-        var offsets: [Int] = []
+        var runs: [CopyKernels.Run] = []
         for t in tensors {
             let row = t.shape[a] * inner
             let x = t.storage.pointer
-            for o in 0..<outer { (p + o * outRow + offset).update(from: x + o * row, count: row) }
-            offsets.append(offset)
+            for o in 0..<outer { runs.append(CopyKernels.Run(source: x + o * row, destination: p + o * outRow + offset, count: row)) }
             offset += row
         }
+        CopyKernels.copy(runs)
         }
         if let needs = gradientNeeds(tensors) {
             let extents = tensors.map { $0.shape[a] }
