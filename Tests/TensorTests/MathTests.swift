@@ -147,4 +147,30 @@ final class FastMathTests: XCTestCase {
         do { _ = Tensor.zeros([1000]) }  // small: not pooled
         XCTAssertEqual(pool.cachedByteCount, 0)
     }
+
+    /// The cache keeps what fits under the in-use peak (a training step's buffers survive to the
+    /// next step) but never lets a new allocation push the footprint past peak + capacity.
+    func testStoragePoolIsBoundedByTheInUsePeak() {
+        let pool = StoragePool.shared
+        let savedCapacity = pool.capacityBytes
+        defer { pool.capacityBytes = savedCapacity; pool.drain() }
+        pool.drain()
+        pool.capacityBytes = 1 << 20
+        let mib4 = 1 << 20  // floats in 4 MiB
+        do { _ = (0..<8).map { _ in Tensor.zeros([mib4]) } }
+        XCTAssertEqual(pool.cachedByteCount, 32 << 20, "all eight fit under the peak they made")
+        do {
+            let again = (0..<8).map { _ in Tensor.ones([mib4]) }
+            XCTAssertEqual(pool.cachedByteCount, 0, "the second step reused every buffer")
+            XCTAssertEqual(again.count, 8)
+        }
+        pool.drain()
+        XCTAssertEqual(pool.cachedByteCount, 0)
+        do { _ = (0..<2).map { _ in Tensor.zeros([mib4]) } }
+        XCTAssertEqual(pool.cachedByteCount, 8 << 20)
+        // A size the cache does not hold: the new peak leaves room for only the 1 MiB capacity.
+        let big = Tensor.zeros([3 * mib4])
+        XCTAssertEqual(pool.cachedByteCount, 0, "cached buffers were freed before the footprint grew")
+        XCTAssertEqual(big.count, 3 * mib4)
+    }
 }

@@ -42,21 +42,34 @@ public final class TensorStorage {
 /// A cache of freed large buffers, matched by exact byte size.
 ///
 /// Buffers below `minimumPooledBytes` go straight to malloc (it already caches small blocks).
-/// At most `capacityBytes` are kept; beyond that the oldest cached buffers are freed. Thread-safe.
+/// The cache may hold whatever keeps the pooled footprint (large buffers in use plus cached) within
+/// the largest in-use total seen so far, and at least `capacityBytes` on top of that. A training
+/// loop allocates the same sizes every step, so the next step's activations reuse the warm buffers
+/// of the previous step while the peak footprint stays what the step itself needs; beyond the
+/// allowance the oldest cached buffers are freed. Thread-safe.
 public final class StoragePool: @unchecked Sendable {
     /// The process-wide pool used by `TensorStorage`.
     public static let shared = StoragePool()
 
     /// Buffers smaller than this are not pooled.
     public let minimumPooledBytes = 256 << 10
-    /// The most bytes kept in the cache (default 256 MiB; `UNET_POOL_MIB` overrides; 0 disables pooling).
-    /// Measured trade-off (docs/PERFORMANCE.md): 1 GiB added ~650 MiB to the peak RSS of a base-64
-    /// training step for no measurable speed; 256 MiB still keeps a few 64 MiB activations warm.
+    /// Bytes the cache may always keep, even at the in-use peak (default 64 MiB; `UNET_POOL_MIB`
+    /// overrides; 0 disables pooling). Measured (docs/PERFORMANCE.md): a fixed 1 GiB cache added
+    /// ~650 MiB to the peak RSS of a base-64 step; bounding by the in-use peak instead removes most
+    /// of the ~9 % of a base-16 step that went to page faults, and with a 64 MiB floor the base-64
+    /// peak RSS fell from 2853 to 2725 MiB.
     public var capacityBytes: Int {
         get { lock(); defer { unlock() }; return _capacity }
         set { lock(); _capacity = max(0, newValue); trimLocked(); unlock() }
     }
 
+    /// Bytes of pooled-size buffers currently held by tensors.
+    public var inUseByteCount: Int { lock(); defer { unlock() }; return inUse }
+    /// The largest `inUseByteCount` so far (reset by `drain`).
+    public var peakInUseByteCount: Int { lock(); defer { unlock() }; return peakInUse }
+
+    private var inUse = 0
+    private var peakInUse = 0
     private var _capacity: Int
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     private var order: [(Int, UnsafeMutableRawPointer)] = []  // oldest first, for eviction
@@ -68,7 +81,7 @@ public final class StoragePool: @unchecked Sendable {
         if let text = getenv("UNET_POOL_MIB").map({ String(cString: $0) }), let mib = Int(text), mib >= 0 {
             _capacity = mib << 20
         } else {
-            _capacity = 256 << 20
+            _capacity = 64 << 20
         }
     }
 
@@ -79,44 +92,52 @@ public final class StoragePool: @unchecked Sendable {
     public var cachedByteCount: Int { lock(); defer { unlock() }; return cachedBytes }
 
     func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
-        if byteCount >= minimumPooledBytes {
-            lock()
-            if var list = free[byteCount], let p = list.popLast() {
-                free[byteCount] = list.isEmpty ? nil : list
-                if let i = order.firstIndex(where: { $0.1 == p }) { order.remove(at: i) }
-                cachedBytes -= byteCount
-                unlock()
-                return p
-            }
-            unlock()
+        guard byteCount >= minimumPooledBytes else { return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64) }
+        lock()
+        defer { unlock() }
+        inUse += byteCount
+        peakInUse = max(peakInUse, inUse)
+        if var list = free[byteCount], let p = list.popLast() {
+            free[byteCount] = list.isEmpty ? nil : list
+            if let i = order.lastIndex(where: { $0.1 == p }) { order.remove(at: i) }
+            cachedBytes -= byteCount
+            return p
         }
+        // A miss grows the footprint: make room in the cache first.
+        trimLocked()
         return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
     }
 
     func release(_ p: UnsafeMutableRawPointer, byteCount: Int) {
         guard byteCount >= minimumPooledBytes else { p.deallocate(); return }
         lock()
-        guard byteCount <= _capacity else { unlock(); p.deallocate(); return }
+        defer { unlock() }
+        inUse -= byteCount
+        guard _capacity > 0 else { p.deallocate(); return }
         free[byteCount, default: []].append(p)
         order.append((byteCount, p))
         cachedBytes += byteCount
         trimLocked()
-        unlock()
     }
 
-    /// Frees every cached buffer.
+    /// Frees every cached buffer and forgets the in-use peak.
     public func drain() {
         lock()
         let saved = _capacity
         _capacity = 0
+        peakInUse = inUse
         trimLocked()
         _capacity = saved
         unlock()
     }
 
+    /// The most the cache may hold now: up to the in-use peak, and at least the capacity.
+    private var allowanceLocked: Int { _capacity == 0 ? 0 : max(_capacity, peakInUse - inUse) }
+
     private func trimLocked() {
         var evicted = 0
-        while cachedBytes > _capacity, evicted < order.count {
+        let allowance = allowanceLocked
+        while cachedBytes > allowance, evicted < order.count {
             let (size, p) = order[evicted]
             evicted += 1
             if var list = free[size], let i = list.firstIndex(of: p) {
