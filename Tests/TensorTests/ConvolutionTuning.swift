@@ -89,6 +89,35 @@ final class ConvolutionTuning: XCTestCase {
         print(String(format: "BWD total: col2im %.1f ms, flipped forward %.1f ms", totals[0] * 1e3, totals[1] * 1e3))
     }
 
+    func testColumnStride() throws {
+        guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else { throw XCTSkip("tuning only") }
+        let net = (ProcessInfo.processInfo.environment["UNET_CONV_TUNING_NET"] ?? "16,256,4").split(separator: ",").compactMap { Int($0) }
+        defer { ConvolutionKernels.padColumns = true }
+        var totals = [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+        for (name, cin, cout, size) in Self.unetConvs(base: net[0], size: net[1]) {
+            let g = ConvGeometry(batch: net[2], inChannels: cin, height: size, width: size, outChannels: cout,
+                                 kernelHeight: 3, kernelWidth: 3, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1)
+            let x = randomTensor([net[2], cin, size, size], seed: 1)
+            let w = randomTensor([cout, cin, 3, 3], seed: 2), y = randomTensor([net[2], cout, size, size], seed: 3)
+            let dw = Tensor(uninitializedShape: w.shape)
+            var best = [[Double.infinity, Double.infinity], [Double.infinity, Double.infinity], [Double.infinity, Double.infinity]]
+            for rep in 0..<8 {
+                for pad in 0..<2 {
+                    ConvolutionKernels.padColumns = pad == 1
+                    let f = wallSeconds { ConvolutionKernels.forward(g, input: x.storage.pointer, weight: w.storage.pointer, bias: nil, output: y.storage.pointer) }
+                    let d = wallSeconds { ConvolutionKernels.backwardData(g, outputGradient: y.storage.pointer, weight: w.storage.pointer, inputGradient: x.storage.pointer) }
+                    let b = wallSeconds { ConvolutionKernels.backwardWeight(g, input: x.storage.pointer, outputGradient: y.storage.pointer, weightGradient: dw.storage.pointer, biasGradient: nil) }
+                    if rep > 0 { for (o, t) in [f, d, b].enumerated() { best[o][pad] = min(best[o][pad], t) } }
+                }
+            }
+            for o in 0..<3 { for p in 0..<2 { totals[o][p] += best[o][p] } }
+            print(String(format: "STRIDE %@ %d->%d @%d: fwd %.2f/%.2f  data %.2f/%.2f  weight %.2f/%.2f ms (plain/padded)", name, cin, cout, size,
+                         best[0][0] * 1e3, best[0][1] * 1e3, best[1][0] * 1e3, best[1][1] * 1e3, best[2][0] * 1e3, best[2][1] * 1e3))
+        }
+        print(String(format: "STRIDE total: fwd %.1f/%.1f data %.1f/%.1f weight %.1f/%.1f ms", totals[0][0] * 1e3, totals[0][1] * 1e3,
+                     totals[1][0] * 1e3, totals[1][1] * 1e3, totals[2][0] * 1e3, totals[2][1] * 1e3))
+    }
+
     func testScheduleSweep() throws {
         guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else {
             throw XCTSkip("set UNET_CONV_TUNING=1 to run the schedule sweep")

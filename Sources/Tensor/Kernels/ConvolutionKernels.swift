@@ -115,6 +115,12 @@ public enum ConvolutionKernels {
         /// Floats of workspace per lane.
         var laneFloats: Int
 
+        /// Row stride of a block's column matrix: the block width padded so that consecutive rows
+        /// do not start at the same offset modulo 4 KiB. With a power-of-two stride (blocks of 512
+        /// or 1024 pixels are common) the rows alias in the caches and OpenBLAS's packing of a
+        /// 16-row operand ran at half speed (docs/PERFORMANCE.md, "Column stride").
+        var columnStride: Int { ConvolutionKernels.paddedStride(block) }
+
         /// Threads inside each GEMM: all of them when items run one after another, else one.
         var gemmThreads: Int { lanes > 1 ? 1 : Threads.count }
 
@@ -156,7 +162,7 @@ public enum ConvolutionKernels {
             let block = (pixels + blocks - 1) / blocks
             blocks = (pixels + block - 1) / block
             return Schedule(block: block, blocksPerImage: blocks, items: g.batch * blocks, lanes: lanes,
-                            laneFloats: block * floatsPerPixel)
+                            laneFloats: paddedStride(block) * floatsPerPixel)
         }
         if threads > 1 && allowLanes {
             let parallel = plan(lanes: threads)
@@ -164,6 +170,11 @@ public enum ConvolutionKernels {
         }
         return plan(lanes: 1)
     }
+
+    /// `count` rounded up to a multiple of 16 floats (64 bytes) plus 16, so the stride is an odd
+    /// multiple of 64 bytes and successive rows fall in different cache sets.
+    static func paddedStride(_ count: Int) -> Int { padColumns ? (count + 31) / 32 * 32 + 16 : count }
+    nonisolated(unsafe) static var padColumns = true
 
     /// Runs `body(item, lane)` for every item: contiguous runs per lane in parallel, or serially
     /// (the body then splits its GEMMs over `gemmThreads`).
@@ -221,9 +232,9 @@ public enum ConvolutionKernels {
                 } else {
                     let col = ws + lane * s.laneFloats
                     forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
-                        Im2Col.im2col(x, g, pixels: range, channels: channels, into: col)
+                        Im2Col.im2col(x, g, pixels: range, channels: channels, into: col, stride: s.columnStride)
                     }
-                    b = UnsafePointer(col); ldb = n
+                    b = UnsafePointer(col); ldb = s.columnStride
                 }
                 Gemm.sgemm(m: m, n: n, k: k, a: weight, lda: k, b: b, ldb: ldb,
                            beta: bias == nil ? 0 : 1, c: y, ldc: pixels, threads: s.gemmThreads)
@@ -280,9 +291,9 @@ public enum ConvolutionKernels {
                     let col = ws + lane * s.laneFloats
                     Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: k,
                                b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
-                               c: col, ldc: n, threads: s.gemmThreads)
+                               c: col, ldc: s.columnStride, threads: s.gemmThreads)
                     forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
-                        scatter(col, g, pixels: range, channels: channels, into: inputGradient + image * inImage,
+                        scatter(col, g, pixels: range, channels: channels, stride: s.columnStride, into: inputGradient + image * inImage,
                                 bias: addingBias)
                     }
                 }
@@ -322,9 +333,10 @@ public enum ConvolutionKernels {
                 let col = ws + lane * s.laneFloats
                 Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: k,
                            b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
-                           c: col, ldc: n, threads: s.gemmThreads)
+                           c: col, ldc: s.columnStride, threads: s.gemmThreads)
                 forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
-                    Im2Col.col2im(col, g, pixels: range, channels: channels, into: inputGradient + image * inImage)
+                    Im2Col.col2im(col, g, pixels: range, channels: channels, stride: s.columnStride,
+                                  into: inputGradient + image * inImage)
                 }
             }
             if let runs {
@@ -400,9 +412,9 @@ public enum ConvolutionKernels {
 
     /// The non-overlapping col2im: each column entry lands on its own input pixel (assigned, plus the
     /// bias if given). Only for `isNonOverlapping` geometries.
-    static func scatter(_ col: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
+    static func scatter(_ col: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>, stride ld: Int,
                         into dx: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
-        let n = pixels.count, s = g.stride, kh = g.kernelHeight, kw = g.kernelWidth
+        let s = g.stride, kh = g.kernelHeight, kw = g.kernelWidth
         let w = g.width, outW = g.outWidth
         for c in channels {
             let plane = dx + c * g.inPixels
@@ -415,11 +427,11 @@ public enum ConvolutionKernels {
                 for ky in 0..<kh {
                     let row = plane + (oy * s + ky) * w + oxStart * s
                     for kx in 0..<kw {
-                        let src = col + ((c * kh + ky) * kw + kx) * n + (p - pixels.lowerBound)
+                        let src = col + ((c * kh + ky) * kw + kx) * ld + (p - pixels.lowerBound)
                         let dst = row + kx
                         if s == 2 && kw == 2 && kx == 0 {
                             // Interleave both taps of a row in one pass.
-                            let src1 = src + n
+                            let src1 = src + ld
                             for i in 0..<count {
                                 dst[i &* 2] = src[i] + add
                                 dst[i &* 2 &+ 1] = src1[i] + add
@@ -469,9 +481,9 @@ public enum ConvolutionKernels {
                 } else {
                     let col = ws + lane * s.laneFloats
                     forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
-                        Im2Col.im2col(x, g, pixels: range, channels: channels, into: col)
+                        Im2Col.im2col(x, g, pixels: range, channels: channels, into: col, stride: s.columnStride)
                     }
-                    b = UnsafePointer(col); ldb = n
+                    b = UnsafePointer(col); ldb = s.columnStride
                 }
                 Gemm.sgemm(transposeB: true, m: m, n: k, k: n, a: outputGradient + image * outImage + range.lowerBound,
                            lda: pixels, b: b, ldb: ldb, beta: item == firstOfLane[lane] ? 0 : 1, c: target, ldc: k, threads: s.gemmThreads)
