@@ -11,19 +11,6 @@
 /// go nowhere), so `<im2col(x), c> == <x, col2im(c)>` exactly: it is the adjoint, used for the
 /// gradient of the input.
 enum Im2Col {
-    /// Copies a row segment with 16-lane moves: rows are a few hundred floats at most, where a call
-    /// to `memmove` per row cost more than the copy (profiled: 7 % of a base-16 training step).
-    @inline(__always)
-    static func copyShortRow(from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
-        if count >= 2048 { dst.update(from: src, count: count); return }
-        var i = 0
-        while i &+ 16 <= count {
-            VectorMath.store(VectorMath.load(src + i), dst + i)
-            i &+= 16
-        }
-        while i < count { dst[i] = src[i]; i &+= 1 }
-    }
-
     /// The output columns `ox` in `lo..<hi` whose input column `ox*stride + offset` lies in `0..<width`.
     @inline(__always)
     static func validSpan(offset: Int, stride: Int, width: Int, outWidth: Int) -> (lo: Int, hi: Int) {
@@ -66,7 +53,7 @@ enum Im2Col {
                                 let src = plane + iy * w + offX
                                 let out = dst + (a - oxStart)
                                 if s == 1 {
-                                    copyShortRow(from: src + a, to: out, count: b - a)
+                                    out.update(from: src + a, count: b - a)
                                 } else {
                                     let first = src + a &* s
                                     for i in 0..<(b - a) { out[i] = first[i &* s] }
