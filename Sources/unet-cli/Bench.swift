@@ -162,7 +162,7 @@ struct BenchConv: ParsableCommand {
     @Option(help: ArgumentHelp("How each call uses the threads: automatic, lanes (one single-threaded GEMM per lane) or split-gemm (each GEMM split over the threads).",
                                valueName: "policy"))
     var parallelism: ConvolutionKernels.Parallelism = .automatic
-    @Option(help: ArgumentHelp("Repetitions per measurement (median; default: 3, --quick: 1).", valueName: "n"))
+    @Option(help: ArgumentHelp("Repetitions per measurement (median; default: 5, --quick: 1).", valueName: "n"))
     var repetitions: Int?
     @Flag(help: "Print a JSON array of rows.")
     var json = false

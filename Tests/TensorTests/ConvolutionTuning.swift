@@ -123,7 +123,11 @@ final class ConvolutionTuning: XCTestCase {
             throw XCTSkip("set UNET_CONV_TUNING=1 to run the schedule sweep")
         }
         var shapes: [(cin: Int, cout: Int, size: Int, k: Int, s: Int)] = [(64, 64, 512, 3, 1), (128, 128, 256, 3, 1), (512, 512, 64, 3, 1), (128, 128, 512, 2, 2)]
-        if let only = ProcessInfo.processInfo.environment["UNET_CONV_TUNING_SHAPE"], let i = Int(only) { shapes = [shapes[i]] }
+        if let only = ProcessInfo.processInfo.environment["UNET_CONV_TUNING_SHAPE"] {
+            // An index into the list above, or "cin,cout,size,k,s".
+            let parts = only.split(separator: ",").compactMap { Int($0) }
+            if parts.count == 5 { shapes = [(parts[0], parts[1], parts[2], parts[3], parts[4])] } else if let i = parts.first { shapes = [shapes[i]] }
+        }
         // UNET_CONV_TUNING_CPU=1: one thread, process CPU time (robust when other jobs share the cores).
         let cpuMode = ProcessInfo.processInfo.environment["UNET_CONV_TUNING_CPU"] == "1"
         let savedThreads = Threads.count

@@ -133,7 +133,7 @@ public enum ConvolutionReport {
     public static func run(quick: Bool = false, layers: [Layer]? = nil, repetitions: Int? = nil,
                            progress: ((Row) -> Void)? = nil) -> [Row] {
         let chosen = layers ?? (quick ? quickLayers : unetLayers)
-        let reps = repetitions ?? (quick ? 1 : 3)
+        let reps = repetitions ?? (quick ? 1 : 5)
         var rows: [Row] = []
         for layer in chosen {
             for op in Op.allCases {
