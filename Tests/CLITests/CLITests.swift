@@ -150,6 +150,25 @@ final class CLITests: XCTestCase {
         try expectOneLineError(bad, status: 64, mentioning: "--size")
     }
 
+    /// `bench conv` on a small custom U-Net shape: one JSON row per layer and kernel, with the
+    /// forced schedule; bad shape flags exit 64 naming the flag.
+    func testBenchConvOnACustomShape() throws {
+        let r = try unet(["bench", "conv", "--base-filters", "2", "--size", "32", "--batch", "2", "--repetitions", "1",
+                          "--parallelism", "split-gemm", "--threads", "1", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
+        XCTAssertEqual(rows.count, 19 * 3, "19 convolutions x 3 kernels")
+        XCTAssertEqual(rows.first?["cout"] as? Int, 2)
+        XCTAssertEqual(rows.first?["batch"] as? Int, 2)
+        XCTAssertTrue(rows.contains { $0["name"] as? String == "dec1a" && $0["cin"] as? Int == 6 && $0["h"] as? Int == 32 })
+        XCTAssertTrue(rows.allSatisfy { ($0["seconds"] as? Double ?? 0) > 0 })
+        try expectOneLineError(try unet(["bench", "conv", "--size", "40"]), status: 64, mentioning: "--size")
+        try expectOneLineError(try unet(["bench", "conv", "--batch", "0"]), status: 64, mentioning: "--batch")
+        let policy = try unet(["bench", "conv", "--parallelism", "fastest"])
+        XCTAssertEqual(policy.status, 64, policy.stderr)
+        XCTAssertTrue(policy.stderr.contains("--parallelism"), policy.stderr)
+    }
+
     // MARK: safety
 
     func testInterruptSavesACheckpointAndPrintsTheResumeCommand() throws {

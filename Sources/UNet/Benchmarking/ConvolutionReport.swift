@@ -232,13 +232,13 @@ public enum ConvolutionReport {
 
     /// Median seconds of `ours`, then of `bare`, each after one warm-up. `bare` runs OpenBLAS's own
     /// threads, whose idle workers then spin for ~0.1 s and would take a core from the next
-    /// measurement, so this waits 0.25 s after it.
+    /// measurement, so this waits 0.25 s after it (with more than one thread).
     static func medianSeconds(repetitions: Int, _ ours: () -> Void, _ bare: () -> Void) -> (Double, Double) {
         ours()  // warm-up: workspace pool, page faults, BLAS buffers
         let a = (0..<max(1, repetitions)).map { _ in wallSeconds(ours) }
         bare()
         let b = (0..<max(1, repetitions)).map { _ in wallSeconds(bare) }
-        usleep(250_000)
+        if Threads.count > 1 { usleep(250_000) }
         return (median(a)!, median(b)!)
     }
 
