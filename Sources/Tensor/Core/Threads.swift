@@ -35,7 +35,7 @@ public enum Threads {
         }
     }
 
-    /// BLAS runs single-threaded by default; `withBLASThreads` raises it around one big GEMM.
+    /// BLAS runs single-threaded by default; `withBLASThreads` raises it around a direct OpenBLAS call.
     @inline(__always) static func ensureConfigured() {
         if !configured {
             configured = true
