@@ -53,11 +53,11 @@ public final class StoragePool: @unchecked Sendable {
 
     /// Buffers smaller than this are not pooled.
     public let minimumPooledBytes = 256 << 10
-    /// Bytes the cache may always keep, even at the in-use peak (default 64 MiB; `UNET_POOL_MIB`
-    /// overrides; 0 disables pooling). Measured (docs/PERFORMANCE.md): a fixed 1 GiB cache added
-    /// ~650 MiB to the peak RSS of a base-64 step; bounding by the in-use peak instead removes most
-    /// of the ~9 % of a base-16 step that went to page faults, and with a 64 MiB floor the base-64
-    /// peak RSS fell from 2853 to 2725 MiB.
+    /// Bytes the cache may always keep, even at the in-use peak (default 256 MiB; `UNET_POOL_MIB`
+    /// overrides; 0 disables pooling). Measured (docs/PERFORMANCE.md): bounding the cache by the
+    /// in-use peak removes most of the page faults that were ~9 % of a base-16 training step; the
+    /// floor matters for inference, whose in-use peak is small (base 16: 0.28-0.29 s with 256 MiB,
+    /// 0.41-0.43 s with 64 MiB) and costs base-64 training peak RSS (2810 against 2694 MiB with 128).
     public var capacityBytes: Int {
         get { lock(); defer { unlock() }; return _capacity }
         set { lock(); _capacity = max(0, newValue); trimLocked(); unlock() }
@@ -81,7 +81,7 @@ public final class StoragePool: @unchecked Sendable {
         if let text = getenv("UNET_POOL_MIB").map({ String(cString: $0) }), let mib = Int(text), mib >= 0 {
             _capacity = mib << 20
         } else {
-            _capacity = 64 << 20
+            _capacity = 256 << 20
         }
     }
 
@@ -105,7 +105,7 @@ public final class StoragePool: @unchecked Sendable {
         }
         // A miss grows the footprint: make room in the cache first.
         trimLocked()
-        return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
+        return PageMemory.allocate(byteCount: byteCount)
     }
 
     func release(_ p: UnsafeMutableRawPointer, byteCount: Int) {
@@ -113,7 +113,7 @@ public final class StoragePool: @unchecked Sendable {
         lock()
         defer { unlock() }
         inUse -= byteCount
-        guard _capacity > 0 else { p.deallocate(); return }
+        guard _capacity > 0 else { PageMemory.deallocate(p, byteCount: byteCount); return }
         free[byteCount, default: []].append(p)
         order.append((byteCount, p))
         cachedBytes += byteCount
@@ -145,8 +145,31 @@ public final class StoragePool: @unchecked Sendable {
                 free[size] = list.isEmpty ? nil : list
             }
             cachedBytes -= size
-            p.deallocate()
+            PageMemory.deallocate(p, byteCount: size)
         }
         order.removeFirst(evicted)
     }
+}
+
+/// Pages mapped straight from the kernel for the pool's buffers (>= `minimumPooledBytes`), so that
+/// what the pool frees is returned at once. Through malloc, freeing a large block raised glibc's
+/// mmap threshold, later blocks came from the heap and stayed resident (base-16 inference with a
+/// 64 MiB floor peaked at 434-458 MiB through malloc, 304 MiB mapped directly; base-16 training
+/// 826-953 MiB against 680-830 MiB).
+enum PageMemory {
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    static func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
+        let size = mappedSize(byteCount)
+        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            fatalError("TensorStorage: out of memory mapping \(byteCount) bytes (errno \(errno))")
+        }
+        return p
+    }
+
+    static func deallocate(_ p: UnsafeMutableRawPointer, byteCount: Int) {
+        munmap(p, mappedSize(byteCount))
+    }
+
+    static func mappedSize(_ byteCount: Int) -> Int { (byteCount + pageSize - 1) / pageSize * pageSize }
 }
