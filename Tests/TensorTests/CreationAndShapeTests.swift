@@ -70,6 +70,35 @@ final class CreationAndShapeTests: XCTestCase {
         checkGradients([randomTensor([1, 2, 5, 6], seed: 4)]) { $0[0].centerCropped(height: 3, width: 2) }
     }
 
+    /// Big enough that concatenation, slicing and the slice's backward copy in pieces on two
+    /// threads (`CopyKernels`): every element checked against index arithmetic.
+    func testLargeConcatenateAndSliceOnTwoThreads() {
+        let a = randomTensor([3, 16, 100, 100], seed: 5), b = randomTensor([3, 8, 100, 100], seed: 6)
+        let plane = 100 * 100
+        let c = withThreads(2) { Tensor.concatenate([a, b], alongAxis: 1) }
+        XCTAssertEqual(c.shape, [3, 24, 100, 100])
+        let cs = c.scalars, As = a.scalars, Bs = b.scalars
+        var mismatches = 0
+        for n in 0..<3 {
+            for ch in 0..<24 {
+                for p in stride(from: 0, to: plane, by: 7) {
+                    let expected = ch < 16 ? As[(n * 16 + ch) * plane + p] : Bs[(n * 8 + ch - 16) * plane + p]
+                    if cs[(n * 24 + ch) * plane + p] != expected { mismatches += 1 }
+                }
+            }
+        }
+        XCTAssertEqual(mismatches, 0)
+        let back = withThreads(2) { c.slice(alongAxis: 1, 16..<24) }
+        XCTAssertEqual(back.scalars, Bs)
+        // The slice's gradient scatters back into zeros of the full shape.
+        let leaf = c.requiringGradient()
+        withThreads(2) { leaf.slice(alongAxis: 1, 16..<24).backward(seed: b) }
+        let g = leaf.gradient!.scalars
+        XCTAssertEqual(g[(0 * 24 + 3) * plane + 5], 0)
+        XCTAssertEqual(g[(2 * 24 + 20) * plane + 77], Bs[(2 * 8 + 4) * plane + 77])
+        XCTAssertEqual(g.reduce(0) { $0 + Double($1) }, Bs.reduce(0) { $0 + Double($1) }, accuracy: 1e-2)
+    }
+
     func testPadding() {
         let x = Tensor(shape: [1, 3], scalars: [1, 2, 3])
         XCTAssertEqual(x.padded(top: 0, bottom: 0, left: 2, right: 1).scalars, [0, 0, 1, 2, 3, 0])

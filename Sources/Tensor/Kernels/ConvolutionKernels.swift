@@ -118,7 +118,7 @@ public enum ConvolutionKernels {
         /// Row stride of a block's column matrix: the block width padded so that consecutive rows
         /// do not start at the same offset modulo 4 KiB. With a power-of-two stride (blocks of 512
         /// or 1024 pixels are common) the rows alias in the caches and OpenBLAS's packing of a
-        /// 16-row operand ran at half speed (docs/PERFORMANCE.md, "Column stride").
+        /// 16-row operand ran at half speed (docs/PERFORMANCE.md, "Thin GEMMs").
         var columnStride: Int { ConvolutionKernels.paddedStride(block) }
 
         /// Threads inside each GEMM: all of them when items run one after another, else one.
@@ -171,9 +171,10 @@ public enum ConvolutionKernels {
         return plan(lanes: 1)
     }
 
-    /// `count` rounded up to a multiple of 16 floats (64 bytes) plus 16, so the stride is an odd
+    /// `count` rounded up to a multiple of 32 floats (128 bytes) plus 16, so the stride is an odd
     /// multiple of 64 bytes and successive rows fall in different cache sets.
     static func paddedStride(_ count: Int) -> Int { padColumns ? (count + 31) / 32 * 32 + 16 : count }
+    /// Tuning switch (the A/B in `ConvolutionTuning.testColumnStride`): false uses the bare block width.
     nonisolated(unsafe) static var padColumns = true
 
     /// Runs `body(item, lane)` for every item: contiguous runs per lane in parallel, or serially

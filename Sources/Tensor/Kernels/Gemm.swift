@@ -7,7 +7,7 @@ import COpenBLAS
 /// passes `threads:`; its output is then cut into that many column (or row) bands, each computed by
 /// a single-threaded `cblas_sgemm` on the library's own threads. OpenBLAS's own thread pool is never
 /// woken: its idle workers spin for ~0.1 s after every multi-threaded call and would take a core
-/// from whatever runs next (measured in docs/PERFORMANCE.md, "OpenBLAS's spinning workers").
+/// from whatever runs next (measured in docs/PERFORMANCE.md, "Threads").
 /// Every output element is computed by one single-threaded call; results agree across `threads`
 /// up to BLAS's rounding (its kernels may order sums differently at band edges).
 public enum Gemm {
