@@ -118,6 +118,57 @@ final class ConvolutionTuning: XCTestCase {
                      totals[1][0] * 1e3, totals[1][1] * 1e3, totals[2][0] * 1e3, totals[2][1] * 1e3))
     }
 
+    /// A/B/C of the blocking and weight-gradient forms on U-Net shapes (interleaved, least of 7):
+    /// (0) cache-sized blocks, dW = dY . col^T; (1) blocks within OpenBLAS's small-matrix limit where
+    /// the GEMMs are thin; (2) as 1, with dW^T = col . dY^T where the policy picks it (the default).
+    /// UNET_CONV_TUNING=1 UNET_CONV_TUNING_NET=16,256,4 swift test -c release --filter testSmallGemmBlocks
+    func testSmallGemmBlocks() throws {
+        guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else { throw XCTSkip("tuning only") }
+        defer { ConvolutionKernels.smallGemmBlocks = true; ConvolutionKernels.weightGradientTransposed = nil }
+        compareVariants("SMALL", legend: "cache blocks / small blocks / small + dW^T", count: 3) { v in
+            ConvolutionKernels.smallGemmBlocks = v > 0
+            ConvolutionKernels.weightGradientTransposed = v == 2 ? nil : false
+        }
+    }
+
+    /// A/B of im2col for "same" stride-1 convolutions: one copy per output row and tap, or one per tap.
+    /// UNET_CONV_TUNING=1 UNET_CONV_TUNING_NET=16,256,4 swift test -c release --filter testIm2ColCopy
+    func testIm2ColCopy() throws {
+        guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else { throw XCTSkip("tuning only") }
+        defer { Im2Col.rowPreserving = true }
+        compareVariants("IM2COL", legend: "per row / per tap", count: 2) { v in Im2Col.rowPreserving = v == 1 }
+    }
+
+    /// Times forward, backward-data and backward-weight of every 3x3 convolution of the U-Net given
+    /// by UNET_CONV_TUNING_NET (base,size,batch; default 16,256,4) under `count` variants set by
+    /// `set`, interleaved, least of 7 runs each, and prints one line per layer and the totals.
+    func compareVariants(_ label: String, legend: String, count variants: Int, set: (Int) -> Void) {
+        let net = (ProcessInfo.processInfo.environment["UNET_CONV_TUNING_NET"] ?? "16,256,4").split(separator: ",").compactMap { Int($0) }
+        var totals = Array(repeating: Array(repeating: 0.0, count: variants), count: 3)
+        for (name, cin, cout, size) in Self.unetConvs(base: net[0], size: net[1]) {
+            let g = ConvGeometry(batch: net[2], inChannels: cin, height: size, width: size, outChannels: cout,
+                                 kernelHeight: 3, kernelWidth: 3, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1)
+            let x = randomTensor([net[2], cin, size, size], seed: 1)
+            let w = randomTensor([cout, cin, 3, 3], seed: 2), y = randomTensor([net[2], cout, size, size], seed: 3)
+            let dw = Tensor(uninitializedShape: w.shape)
+            var best = Array(repeating: Array(repeating: Double.infinity, count: variants), count: 3)
+            for rep in 0..<8 {
+                for v in 0..<variants {
+                    set(v)
+                    let f = wallSeconds { ConvolutionKernels.forward(g, input: x.storage.pointer, weight: w.storage.pointer, bias: nil, output: y.storage.pointer) }
+                    let d = wallSeconds { ConvolutionKernels.backwardData(g, outputGradient: y.storage.pointer, weight: w.storage.pointer, inputGradient: x.storage.pointer) }
+                    let b = wallSeconds { ConvolutionKernels.backwardWeight(g, input: x.storage.pointer, outputGradient: y.storage.pointer, weightGradient: dw.storage.pointer, biasGradient: nil) }
+                    if rep > 0 { for (o, t) in [f, d, b].enumerated() { best[o][v] = min(best[o][v], t) } }
+                }
+            }
+            for o in 0..<3 { for v in 0..<variants { totals[o][v] += best[o][v] } }
+            func row(_ o: Int) -> String { best[o].map { String(format: "%.2f", $0 * 1e3) }.joined(separator: "/") }
+            print("\(label) \(name) \(cin)->\(cout) @\(size): fwd \(row(0))  data \(row(1))  weight \(row(2)) ms")
+        }
+        func total(_ o: Int) -> String { totals[o].map { String(format: "%.1f", $0 * 1e3) }.joined(separator: "/") }
+        print("\(label) total: fwd \(total(0))  data \(total(1))  weight \(total(2)) ms (\(legend))")
+    }
+
     func testScheduleSweep() throws {
         guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else {
             throw XCTSkip("set UNET_CONV_TUNING=1 to run the schedule sweep")

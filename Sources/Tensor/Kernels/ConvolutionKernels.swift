@@ -132,10 +132,12 @@ public enum ConvolutionKernels {
     }
 
     /// Cuts the output pixels into blocks whose scratch (`floatsPerPixel` floats per pixel) fits the
-    /// workspace share of one lane, preferring cache-sized blocks. Block counts are rounded so the
+    /// workspace share of one lane, preferring cache-sized blocks, or blocks within OpenBLAS's
+    /// small-matrix limit for thin GEMMs when `smallBlocks` (see `smallGemmPixels`). Block counts are rounded so the
     /// lanes get equal work (and, for `imagesOnly == false` with a batch smaller than the thread
     /// count, so the red-black split of `backwardData` has an even number of runs per lane).
-    static func schedule(_ g: ConvGeometry, floatsPerPixel: Int, imagesOnly: Bool = false) -> Schedule {
+    static func schedule(_ g: ConvGeometry, floatsPerPixel: Int, imagesOnly: Bool = false,
+                         smallBlocks: Bool = true) -> Schedule {
         let threads = Threads.count
         let pixels = g.outPixels
         if floatsPerPixel == 0 {
@@ -147,11 +149,14 @@ public enum ConvolutionKernels {
             return Schedule(block: block, blocksPerImage: blocks, items: items,
                             lanes: threads > 1 && items >= threads && allowLanes ? threads : 1, laneFloats: 0)
         }
+        let smallPixels = smallBlocks ? smallGemmPixels(g) : nil
         func plan(lanes: Int) -> Schedule {
             let share = ConvolutionWorkspace.limitFloats / lanes
             let preferred = ConvolutionWorkspace.preferredBlockBytes / MemoryLayout<Float>.stride
-            // Keep GEMMs at least ~1024 pixels wide when the limit allows, even above the preferred size.
-            let budget = Swift.min(share, Swift.max(preferred, floatsPerPixel * 1024))
+            // Keep GEMMs at least ~1024 pixels wide when the limit allows, even above the preferred
+            // size, unless they are thin enough for OpenBLAS's small-matrix kernels.
+            let budget = smallPixels.map { Swift.min(share, $0 * floatsPerPixel) }
+                ?? Swift.min(share, Swift.max(preferred, floatsPerPixel * 1024))
             let widest = Swift.max(1, Swift.min(pixels, budget / floatsPerPixel))
             var blocks = (pixels + widest - 1) / widest
             if lanes > 1 && !imagesOnly && g.batch < lanes {
@@ -170,6 +175,28 @@ public enum ConvolutionKernels {
         }
         return plan(lanes: 1)
     }
+
+    /// Blocks of this many output pixels keep each of the three GEMMs of `g` within OpenBLAS's
+    /// small-matrix limit, or nil when such blocks would be too narrow to pay for a call each.
+    ///
+    /// OpenBLAS (0.3.16 and later, AVX-512 kernels as picked on this Zen 4 and on Skylake-X and
+    /// later Intel CPUs) runs GEMMs with M*N*K <= 100^3 through kernels that read the operands in
+    /// place instead of packing them first. For the thin GEMMs of the first and last U-Net levels
+    /// (16-64 output channels) that is 1.2-1.7x the packed path at our usual 4 MiB blocks (C
+    /// program against the same library, docs/PERFORMANCE.md "Thin GEMMs"): the packing copy of the
+    /// column matrix costs as much as the multiply there. Narrower blocks (wider GEMMs) measured
+    /// slower in place (`ConvolutionTuning.testSmallGemmBlocks`), hence the minimum width.
+    static func smallGemmPixels(_ g: ConvGeometry) -> Int? {
+        guard smallGemmBlocks else { return nil }
+        let pixels = smallGemmLimit / Swift.max(1, g.columnRows * g.outChannels)
+        return pixels >= smallGemmMinimumPixels ? pixels : nil
+    }
+    /// OpenBLAS's bound on M*N*K for its small-matrix kernels (`sgemm_small_kernel_permit`).
+    static let smallGemmLimit = 1_000_000
+    /// Narrower blocks than this use the packed path.
+    nonisolated(unsafe) static var smallGemmMinimumPixels = 96
+    /// Tuning switch (`ConvolutionTuning.testSmallGemmBlocks`): false keeps cache-sized blocks for every shape.
+    nonisolated(unsafe) static var smallGemmBlocks = true
 
     /// `count` rounded up to a multiple of 32 floats (128 bytes) plus 16, so the stride is an odd
     /// multiple of 64 bytes and successive rows fall in different cache sets.
@@ -320,9 +347,12 @@ public enum ConvolutionKernels {
         // run in order with the GEMM split over the threads and col2im split by channel.
         fillPlanes()
         let (s, runs): (Schedule, [Range<Int>]?) = {
-            let byImage = schedule(g, floatsPerPixel: k, imagesOnly: true)
+            // Small blocks pay here only for the thinnest GEMMs (inner dimension Cout <= 16;
+            // measured slower at 32 and 64 in testSmallGemmBlocks, col2im then runs on short rows).
+            let small = g.outChannels <= 16
+            let byImage = schedule(g, floatsPerPixel: k, imagesOnly: true, smallBlocks: small)
             if byImage.lanes == 1 && Threads.count > 1 {
-                let split = schedule(g, floatsPerPixel: k)
+                let split = schedule(g, floatsPerPixel: k, smallBlocks: small)
                 if split.lanes > 1, let r = redBlackRuns(g, split) { return (split, r) }
             }
             return (byImage, nil)
@@ -465,17 +495,23 @@ public enum ConvolutionKernels {
         let inImage = g.inChannels * g.inPixels, outImage = m * pixels
         let pointwise = g.isPointwise
         let s = schedule(g, floatsPerPixel: pointwise ? 0 : k)
-        // Lanes beyond the first sum into private partials (after the columns in the same pooled
-        // buffer), added in lane order at the end.
+        let transposed = useTransposedWeightGradient(g)
+        // Scratch per lane: the block's columns, and in the transposed form the block's output
+        // gradient transposed. Partial gradients per lane follow (lane 0 writes `dw` directly in the
+        // plain form), added in lane order at the end.
         let columnFloats = s.lanes * s.laneFloats
-        ConvolutionWorkspace.withBuffer(floats: columnFloats + (s.lanes - 1) * m * k) { ws in
-            let partials: UnsafeMutablePointer<Float>? = s.lanes > 1 ? ws + columnFloats : nil
+        let dyFloats = transposed ? s.block * m : 0
+        let partialCount = transposed ? s.lanes : s.lanes - 1
+        ConvolutionWorkspace.withBuffer(floats: columnFloats + s.lanes * dyFloats + partialCount * m * k) { ws in
+            let dyScratch = ws + columnFloats
+            let partials = dyScratch + s.lanes * dyFloats
             let firstOfLane = (0..<s.lanes).map { lane in lane * s.items / s.lanes }
             run(s) { item, lane in
                 let (image, range) = s.pixels(ofItem: item, total: pixels)
                 let n = range.count
                 let x = input + image * inImage
-                let target = lane == 0 ? dw : partials! + (lane - 1) * m * k
+                let dy = outputGradient + image * outImage + range.lowerBound
+                let beta: Float = item == firstOfLane[lane] ? 0 : 1
                 let b: UnsafePointer<Float>, ldb: Int
                 if pointwise {
                     b = x + range.lowerBound; ldb = pixels
@@ -486,20 +522,46 @@ public enum ConvolutionKernels {
                     }
                     b = UnsafePointer(col); ldb = s.columnStride
                 }
-                Gemm.sgemm(transposeB: true, m: m, n: k, k: n, a: outputGradient + image * outImage + range.lowerBound,
-                           lda: pixels, b: b, ldb: ldb, beta: item == firstOfLane[lane] ? 0 : 1, c: target, ldc: k, threads: s.gemmThreads)
-            }
-            guard let partials else { return }
-            let count = m * k
-            // Lanes with no items (more threads than items) left their partial unwritten.
-            let written = (1..<s.lanes).filter { lane in lane * s.items / s.lanes < (lane + 1) * s.items / s.lanes }
-            Threads.parallelRanges(count, minimumChunk: 1 << 16) { r in
-                for lane in written {
-                    let src = partials + (lane - 1) * count
-                    for i in r { dw[i] += src[i] }
+                if transposed {
+                    // dW^T[K, Cout] += col[K, n] . dY^T[n, Cout]
+                    let dyT = dyScratch + lane * dyFloats
+                    CopyKernels.transpose(dy, rows: m, columns: n, sourceStride: pixels, into: dyT, destinationStride: m,
+                                            parallel: s.lanes == 1)
+                    Gemm.sgemm(m: k, n: m, k: n, a: b, lda: ldb, b: dyT, ldb: m, beta: beta,
+                               c: partials + lane * m * k, ldc: m, threads: s.gemmThreads)
+                } else {
+                    // dW[Cout, K] += dY[Cout, n] . col[K, n]^T
+                    Gemm.sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: pixels, b: b, ldb: ldb, beta: beta,
+                               c: lane == 0 ? dw : partials + (lane - 1) * m * k, ldc: k, threads: s.gemmThreads)
                 }
             }
+            let count = m * k
+            // Lanes with no items (more threads than items) left their partial unwritten.
+            let written = (0..<s.lanes).filter { lane in lane * s.items / s.lanes < (lane + 1) * s.items / s.lanes }
+            let sum = transposed ? partials : dw
+            let addends = written.dropFirst().map { lane in transposed ? partials + lane * count : partials + (lane - 1) * count }
+            if !addends.isEmpty {
+                Threads.parallelRanges(count, minimumChunk: 1 << 16) { r in
+                    for src in addends { for i in r { sum[i] += src[i] } }
+                }
+            }
+            if transposed {
+                CopyKernels.transpose(partials, rows: k, columns: m, sourceStride: m, into: dw, destinationStride: k, parallel: true)
+            }
         }
+    }
+
+    /// Tuning switch (benchmarks and tests): nil chooses per shape (`useTransposedWeightGradient`),
+    /// true or false forces one form of the weight-gradient GEMM.
+    nonisolated(unsafe) public static var weightGradientTransposed: Bool? = nil
+
+    /// Whether the weight gradient is computed as `dW^T = col . dY^T` (a plain GEMM, after transposing
+    /// each block of the output gradient) rather than `dW = dY . col^T`. OpenBLAS reads the transposed
+    /// column operand of the second form slowly (58 vs 109-115 GFLOP/s for 16 output channels on this
+    /// machine, and its small-matrix kernels refuse that form). In place (testSmallGemmBlocks) it
+    /// wins for up to 32 output channels and loses ~5 % for 128-256, so only there.
+    static func useTransposedWeightGradient(_ g: ConvGeometry) -> Bool {
+        weightGradientTransposed ?? (g.outChannels <= 32)
     }
 
     /// `sums[c] = sum over images and pixels of x[n, c, pixel]` for `x` `[batch, channels, pixels]`.

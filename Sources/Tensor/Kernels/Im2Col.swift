@@ -27,6 +27,10 @@ enum Im2Col {
                        into col: UnsafeMutablePointer<Float>, stride ld: Int) {
         let kh = g.kernelHeight, kw = g.kernelWidth, s = g.stride, d = g.dilation
         let h = g.height, w = g.width, outW = g.outWidth
+        if s == 1 && outW == w && rowPreserving {
+            im2colRowPreserving(x, g, pixels: pixels, channels: channels, into: col, stride: ld)
+            return
+        }
         for c in channels {
             let plane = x + c * h * w
             for ky in 0..<kh {
@@ -62,6 +66,48 @@ enum Im2Col {
                         }
                         dst += count
                         p += count
+                    }
+                }
+            }
+        }
+    }
+
+    /// im2col for stride 1 with output rows as wide as input rows (a "same" convolution): tap
+    /// `(ky, kx)` of output pixel `p` reads input pixel `p + offY*W + offX` of the flattened plane,
+    /// so each column row is one contiguous copy (zero outside the plane), after which the entries
+    /// whose input column fell off the row's left or right edge are zeroed. One `memmove` per
+    /// kernel tap instead of one per tap and output row (docs/PERFORMANCE.md, "im2col").
+    /// Tuning switch (`ConvolutionTuning.testIm2ColCopy`): false takes the general traversal everywhere.
+    nonisolated(unsafe) static var rowPreserving = true
+
+    static func im2colRowPreserving(_ x: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
+                                    into col: UnsafeMutablePointer<Float>, stride ld: Int) {
+        let kh = g.kernelHeight, kw = g.kernelWidth, d = g.dilation
+        let w = g.width, planeSize = g.height * w
+        let p0 = pixels.lowerBound, n = pixels.count
+        let firstRowStart = p0 / w * w
+        for c in channels {
+            let plane = x + c * planeSize
+            for ky in 0..<kh {
+                let offY = ky * d - g.padTop
+                for kx in 0..<kw {
+                    let offX = kx * d - g.padLeft
+                    let dst = col + ((c * kh + ky) * kw + kx) * ld
+                    let start = p0 + offY * w + offX
+                    // Entries [0, a) fall before the plane, [b, n) after it.
+                    let a = Swift.min(n, Swift.max(0, -start))
+                    let b = Swift.max(a, Swift.min(n, planeSize - start))
+                    if a > 0 { dst.update(repeating: 0, count: a) }
+                    if b > a { (dst + a).update(from: plane + start + a, count: b - a) }
+                    if b < n { (dst + b).update(repeating: 0, count: n - b) }
+                    // Output columns [0, lo) and [hi, W) read across a row edge: zero them per row.
+                    let (lo, hi) = validSpan(offset: offX, stride: 1, width: w, outWidth: w)
+                    if lo == 0 && hi == w { continue }
+                    var rowStart = firstRowStart
+                    while rowStart < pixels.upperBound {
+                        for ox in 0..<lo where pixels.contains(rowStart + ox) { dst[rowStart + ox - p0] = 0 }
+                        for ox in hi..<w where pixels.contains(rowStart + ox) { dst[rowStart + ox - p0] = 0 }
+                        rowStart += w
                     }
                 }
             }
