@@ -139,6 +139,20 @@ final class ConvolutionTuning: XCTestCase {
         compareVariants("IM2COL", legend: "per row / per tap", count: 2) { v in Im2Col.rowPreserving = v == 1 }
     }
 
+    /// A/B/C of tap GEMMs: (0) im2col everywhere; (1) tap GEMMs for stride-1 convolutions,
+    /// backward-data by the default policy; (2) as 1, backward-data always as the flipped forward.
+    /// UNET_CONV_TUNING=1 UNET_CONV_TUNING_NET=16,256,4 swift test -c release --filter testTapGemm
+    func testTapGemm() throws {
+        guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else { throw XCTSkip("tuning only") }
+        let savedTarget = TapConvolution.targetPixels
+        if let t = ProcessInfo.processInfo.environment["UNET_TAP_PIXELS"].flatMap({ Int($0) }) { TapConvolution.targetPixels = t }
+        defer { TapConvolution.enabled = true; ConvolutionKernels.backwardDataAsForward = nil; TapConvolution.targetPixels = savedTarget }
+        compareVariants("TAP", legend: "im2col / tap / tap + flipped data", count: 3) { v in
+            TapConvolution.enabled = v > 0
+            ConvolutionKernels.backwardDataAsForward = v == 2 ? true : nil
+        }
+    }
+
     /// Times forward, backward-data and backward-weight of every 3x3 convolution of the U-Net given
     /// by UNET_CONV_TUNING_NET (base,size,batch; default 16,256,4) under `count` variants set by
     /// `set`, interleaved, least of 7 runs each, and prints one line per layer and the totals.
