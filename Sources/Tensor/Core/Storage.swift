@@ -43,10 +43,10 @@ public final class TensorStorage {
 ///
 /// Buffers below `minimumPooledBytes` go straight to malloc (it already caches small blocks).
 /// The cache may hold whatever keeps the pooled footprint (large buffers in use plus cached) within
-/// the largest in-use total seen so far, and at least `capacityBytes` on top of that. A training
-/// loop allocates the same sizes every step, so the next step's activations reuse the warm buffers
-/// of the previous step while the peak footprint stays what the step itself needs; beyond the
-/// allowance the oldest cached buffers are freed. Thread-safe.
+/// the largest in-use total seen so far plus `capacityBytes`. A training loop allocates the same
+/// sizes every step, so the next step's activations reuse the warm buffers of the previous step
+/// while the peak footprint stays near what the step itself needs; beyond the allowance the oldest
+/// cached buffers are freed. Thread-safe.
 public final class StoragePool: @unchecked Sendable {
     /// The process-wide pool used by `TensorStorage`.
     public static let shared = StoragePool()
@@ -131,8 +131,9 @@ public final class StoragePool: @unchecked Sendable {
         unlock()
     }
 
-    /// The most the cache may hold now: up to the in-use peak, and at least the capacity.
-    private var allowanceLocked: Int { _capacity == 0 ? 0 : max(_capacity, peakInUse - inUse) }
+    /// The most the cache may hold now: whatever keeps in-use plus cached within the in-use peak
+    /// plus the capacity.
+    private var allowanceLocked: Int { _capacity == 0 ? 0 : peakInUse + _capacity - inUse }
 
     private func trimLocked() {
         var evicted = 0
