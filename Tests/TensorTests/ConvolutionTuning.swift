@@ -153,6 +153,37 @@ final class ConvolutionTuning: XCTestCase {
         }
     }
 
+    /// A/B of the stride-2 im2col gather (scalar / 8 lanes) on the k2 s2 convolutions behind the
+    /// U-Net's up-convolutions (their backward-data and weight gradient), interleaved, least of 7.
+    /// UNET_CONV_TUNING=1 UNET_CONV_TUNING_NET=16,256,4 swift test -c release --filter testStrideTwoGather
+    func testStrideTwoGather() throws {
+        guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else { throw XCTSkip("tuning only") }
+        let net = (ProcessInfo.processInfo.environment["UNET_CONV_TUNING_NET"] ?? "16,256,4").split(separator: ",").compactMap { Int($0) }
+        defer { Im2Col.vectorGather = true }
+        var totals = [[0.0, 0.0], [0.0, 0.0]]
+        for level in 0..<4 {
+            // up(level+1): convT 2^(level+1) f -> 2^(level+1) f channels onto (size / 2^level)^2.
+            let c = net[0] << (level + 1), size = net[1] >> level
+            let g = ConvGeometry(batch: net[2], inChannels: c, height: size, width: size, outChannels: c,
+                                 kernelHeight: 2, kernelWidth: 2, stride: 2)
+            let x = randomTensor([net[2], c, size, size], seed: 1), w = randomTensor([c, c, 2, 2], seed: 2)
+            let y = randomTensor([net[2], c, size / 2, size / 2], seed: 3), dw = Tensor(uninitializedShape: w.shape)
+            var best = [[Double.infinity, Double.infinity], [Double.infinity, Double.infinity]]
+            for rep in 0..<8 {
+                for v in 0..<2 {
+                    Im2Col.vectorGather = v == 1
+                    let f = wallSeconds { ConvolutionKernels.forward(g, input: x.storage.pointer, weight: w.storage.pointer, bias: nil, output: y.storage.pointer) }
+                    let b = wallSeconds { ConvolutionKernels.backwardWeight(g, input: x.storage.pointer, outputGradient: y.storage.pointer, weightGradient: dw.storage.pointer, biasGradient: nil) }
+                    if rep > 0 { best[0][v] = min(best[0][v], f); best[1][v] = min(best[1][v], b) }
+                }
+            }
+            for o in 0..<2 { for v in 0..<2 { totals[o][v] += best[o][v] } }
+            print(String(format: "GATHER up%d %d ch @%d: conv forward %.2f/%.2f  weight %.2f/%.2f ms (scalar/vector)", level + 1, c, size,
+                         best[0][0] * 1e3, best[0][1] * 1e3, best[1][0] * 1e3, best[1][1] * 1e3))
+        }
+        print(String(format: "GATHER total: forward %.1f/%.1f  weight %.1f/%.1f ms", totals[0][0] * 1e3, totals[0][1] * 1e3, totals[1][0] * 1e3, totals[1][1] * 1e3))
+    }
+
     /// Times forward, backward-data and backward-weight of every 3x3 convolution of the U-Net given
     /// by UNET_CONV_TUNING_NET (base,size,batch; default 16,256,4) under `count` variants set by
     /// `set`, interleaved, least of 7 runs each, and prints one line per layer and the totals.

@@ -58,6 +58,8 @@ enum Im2Col {
                                 let out = dst + (a - oxStart)
                                 if s == 1 {
                                     out.update(from: src + a, count: b - a)
+                                } else if s == 2 && vectorGather {
+                                    gatherEven(src + 2 &* a, into: out, count: b - a)
                                 } else {
                                     let first = src + a &* s
                                     for i in 0..<(b - a) { out[i] = first[i &* s] }
@@ -112,6 +114,24 @@ enum Im2Col {
                 }
             }
         }
+    }
+
+    /// Tuning switch (`ConvolutionTuning.testStrideTwoGather`): false gathers stride 2 one float at a time.
+    nonisolated(unsafe) static var vectorGather = true
+
+    /// `out[i] = src[2 * i]` for `i < count`: 8 outputs per 16-float load (the even lanes), so
+    /// stride-2 convolutions (the U-Net's k2 s2 up-convolutions in backward) gather at copy speed.
+    @inline(__always)
+    static func gatherEven(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        let raw = UnsafeRawPointer(src), dst = UnsafeMutableRawPointer(out)
+        // The last full load reads src[2i ..< 2i + 16]; src[2 * (count - 1)] is the last valid element.
+        while i &+ 8 < count {
+            let v = raw.loadUnaligned(fromByteOffset: i &* 8, as: SIMD16<Float>.self)
+            dst.storeBytes(of: v.evenHalf, toByteOffset: i &* 4, as: SIMD8<Float>.self)
+            i &+= 8
+        }
+        while i < count { out[i] = src[2 &* i]; i &+= 1 }
     }
 
     /// Adds the rows of channels `channels` of a block's column matrix into the image `dx` `[C, H, W]`
