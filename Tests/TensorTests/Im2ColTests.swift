@@ -3,7 +3,8 @@ import XCTest
 
 /// im2col against its definition, element by element, for pixel ranges that start and end inside
 /// output rows: both the general traversal and the one-copy-per-tap path of "same" stride-1
-/// convolutions (`im2colRowPreserving`), whose row-edge zeroing is easy to get wrong.
+/// convolutions (`im2colRowPreserving`), whose row-edge zeroing is easy to get wrong, and the
+/// 8-lane stride-2 gather.
 final class Im2ColTests: XCTestCase {
     /// The column entry of tap (c, ky, kx) for output pixel p: the input value, or 0 in the padding.
     static func reference(_ x: Tensor, _ g: ConvGeometry, row: Int, pixel p: Int) -> Float {
@@ -32,6 +33,11 @@ final class Im2ColTests: XCTestCase {
             (ConvGeometry(batch: 1, inChannels: 2, height: 9, width: 8, outChannels: 1, kernelHeight: 3, kernelWidth: 3), false),
             (ConvGeometry(batch: 1, inChannels: 2, height: 9, width: 8, outChannels: 1, kernelHeight: 3, kernelWidth: 3,
                           stride: 2, padTop: 1, padBottom: 1, padLeft: 1, padRight: 0), false),
+            // Stride 2 on rows long enough for the 8-lane gather (and its scalar tail).
+            (ConvGeometry(batch: 1, inChannels: 2, height: 6, width: 42, outChannels: 1, kernelHeight: 2, kernelWidth: 2,
+                          stride: 2), false),
+            (ConvGeometry(batch: 1, inChannels: 2, height: 7, width: 37, outChannels: 1, kernelHeight: 3, kernelWidth: 3,
+                          stride: 2, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1), false),
         ]
         for (g, rowPreserving) in geometries {
             XCTAssertTrue(g.isValid, "\(g)")
