@@ -190,7 +190,9 @@ final class ConvolutionTuning: XCTestCase {
     func compareVariants(_ label: String, legend: String, count variants: Int, set: (Int) -> Void) {
         let net = (ProcessInfo.processInfo.environment["UNET_CONV_TUNING_NET"] ?? "16,256,4").split(separator: ",").compactMap { Int($0) }
         var totals = Array(repeating: Array(repeating: 0.0, count: variants), count: 3)
-        for (name, cin, cout, size) in Self.unetConvs(base: net[0], size: net[1]) {
+        // UNET_CONV_TUNING_LAYERS=enc1a,dec1a: only those layers.
+        let only = ProcessInfo.processInfo.environment["UNET_CONV_TUNING_LAYERS"].map { $0.split(separator: ",").map(String.init) }
+        for (name, cin, cout, size) in Self.unetConvs(base: net[0], size: net[1]) where only?.contains(name) ?? true {
             let g = ConvGeometry(batch: net[2], inChannels: cin, height: size, width: size, outChannels: cout,
                                  kernelHeight: 3, kernelWidth: 3, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1)
             let x = randomTensor([net[2], cin, size, size], seed: 1)
