@@ -153,6 +153,20 @@ final class ConvolutionTuning: XCTestCase {
         }
     }
 
+    /// The tap GEMMs' band width: as wide as OpenBLAS's small-matrix limit allows (the default), or a
+    /// fixed 1024 / 2048 / 4096 padded pixels (`TapConvolution.targetPixels`).
+    /// UNET_CONV_TUNING=1 UNET_CONV_TUNING_NET=16,512,1 swift test -c release --filter testTapTarget
+    func testTapTarget() throws {
+        guard ProcessInfo.processInfo.environment["UNET_CONV_TUNING"] == "1" else { throw XCTSkip("tuning only") }
+        let saved = TapConvolution.targetPixels
+        defer { TapConvolution.targetPixels = saved; TapConvolution.smallMatrixBands = true }
+        let targets = [0, 1024, 2048, 4096]
+        compareVariants("TARGET", legend: "small-matrix limit / 1024 / 2048 / 4096", count: targets.count) { v in
+            TapConvolution.smallMatrixBands = v == 0
+            TapConvolution.targetPixels = v == 0 ? saved : targets[v]
+        }
+    }
+
     /// A/B of the stride-2 im2col gather (scalar / 8 lanes) on the k2 s2 convolutions behind the
     /// U-Net's up-convolutions (their backward-data and weight gradient), interleaved, least of 7.
     /// UNET_CONV_TUNING=1 UNET_CONV_TUNING_NET=16,256,4 swift test -c release --filter testStrideTwoGather

@@ -22,9 +22,13 @@
 enum TapConvolution {
     /// Tuning switch (`ConvolutionTuning.testTapGemm`): false sends every convolution through im2col.
     nonisolated(unsafe) static var enabled = true
-    /// Target width of a band's GEMMs, in padded pixels (`R*Wp`; 512, 1024 and 2048 measured, 1024
-    /// best overall on the base-16 U-Net).
+    /// Band width (`R*Wp` padded pixels) for channel counts where even one row's GEMM exceeds
+    /// OpenBLAS's small-matrix limit (512-4096 measured; 1024 best overall on the base-16 U-Net).
     nonisolated(unsafe) static var targetPixels = 1024
+    /// Otherwise bands are as wide as the small-matrix limit allows (`Cin*Cout*R*Wp <= 100^3`), which
+    /// was best or within noise on every base-16 layer at 512^2 (`ConvolutionTuning.testTapTarget`:
+    /// 16->16 best at 4096 pixels, 32->32 at 1024, 96->32 at 512). Tuning switch.
+    nonisolated(unsafe) static var smallMatrixBands = true
 
     /// Where tap GEMMs beat im2col (measured on every 3x3 convolution of the base-16 and base-64
     /// U-Nets with `ConvolutionTuning.testTapGemm`): stride 1 and a kernel larger than 1x1 (1x1
@@ -62,7 +66,7 @@ enum TapConvolution {
         }
     }
 
-    /// Bands of about `targetPixels` padded pixels, at least one per thread, whose scratch
+    /// Bands of the width above, at least one per thread, whose scratch
     /// (`scratchPerPixel` floats per padded output pixel besides the band) fits the workspace
     /// limit; nil when even one-row bands would not fit (im2col then takes the call).
     static func plan(_ g: ConvGeometry, scratchPerPixel: Int) -> Plan? {
@@ -73,7 +77,9 @@ enum TapConvolution {
             let plane = (r + halo) * wp + slack
             return g.inChannels * plane + slack + r * wp * scratchPerPixel
         }
-        var rows = Swift.max(1, Swift.min(outH, targetPixels / wp))
+        let smallWidth = ConvolutionKernels.smallGemmLimit / Swift.max(1, g.inChannels * g.outChannels)
+        let target = smallMatrixBands && smallWidth >= wp ? smallWidth : targetPixels
+        var rows = Swift.max(1, Swift.min(outH, target / wp))
         let lanesWanted = threads > 1 && ConvolutionKernels.allowLanes ? threads : 1
         // At least one band per lane when the batch is small.
         if g.batch < lanesWanted { rows = Swift.min(rows, Swift.max(1, (outH * g.batch + lanesWanted - 1) / lanesWanted)) }
