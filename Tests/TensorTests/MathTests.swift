@@ -173,4 +173,26 @@ final class FastMathTests: XCTestCase {
         XCTAssertEqual(pool.cachedByteCount, 0, "cached buffers were freed before the footprint grew")
         XCTAssertEqual(big.count, 3 * mib4)
     }
+
+    /// Below the in-use peak, buffers of other sizes may be allocated next to the whole cache as long
+    /// as in use + cached stays within peak + capacity (a training step's backward pass allocates
+    /// gradients while the forward's buffers wait in the cache for the next step); past that bound
+    /// the oldest cached buffers go.
+    func testStoragePoolKeepsCacheWithinPeakPlusCapacity() {
+        let pool = StoragePool.shared
+        let savedCapacity = pool.capacityBytes
+        defer { pool.capacityBytes = savedCapacity; pool.drain() }
+        pool.drain()
+        pool.capacityBytes = 8 << 20
+        let mib4 = 1 << 20, mib2 = 1 << 19  // floats in 4 and 2 MiB
+        do { _ = (0..<8).map { _ in Tensor.zeros([mib4]) } }  // peak 32 MiB, then all cached
+        XCTAssertEqual(pool.cachedByteCount, 32 << 20)
+        do {
+            let gradients = (0..<4).map { _ in Tensor.zeros([mib2]) }  // 8 MiB in use: 40 <= 32 + 8
+            XCTAssertEqual(pool.cachedByteCount, 32 << 20, "nothing evicted within peak + capacity")
+            let more = (0..<2).map { _ in Tensor.zeros([mib2]) }  // 12 MiB in use: the oldest 4 MiB goes
+            XCTAssertEqual(pool.cachedByteCount, 28 << 20)
+            XCTAssertEqual(gradients.count + more.count, 6)
+        }
+    }
 }
