@@ -4,7 +4,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// The scratch memory of the convolution kernels (im2col columns and GEMM results before a scatter).
+/// The scratch memory of the convolution kernels (im2col columns, padded input bands of the tap GEMMs,
+/// and GEMM results before a scatter or copy-out).
 ///
 /// Memory is bounded and reused: a convolution splits its output pixels into blocks so that the
 /// columns of all blocks in flight at once fit in `limitBytes` (im2col of 64 channels at 512^2 would
