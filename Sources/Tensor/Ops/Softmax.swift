@@ -98,27 +98,42 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor
         // Per pixel: probabilities are needed for the gradient; keep them in one buffer of the logits' shape.
         let probabilities = Tensor(uninitializedShape: logits.shape)
         let pp = probabilities.storage.pointer
-        var total: Double = 0
-        var counted = 0
-        for img in 0..<n {
-            let base = img * c * inner
-            for i in 0..<inner {
-                let pixel = img * inner + i
-                var m = -Float.infinity
-                for j in 0..<c { m = max(m, x[base + j * inner + i]) }
-                var s: Float = 0
-                for j in 0..<c { let e = expf(x[base + j * inner + i] - m); pp[base + j * inner + i] = e; s += e }
-                let r = 1 / s
-                for j in 0..<c { pp[base + j * inner + i] *= r }
-                if let mp, mp[pixel] == 0 { continue }
-                let target = Int(t[pixel])
-                precondition(target >= 0 && target < c && Float(target) == t[pixel],
-                             "softmaxCrossEntropy: target \(t[pixel]) at pixel \(pixel) is not a class in 0..<\(c)")
-                let logp = x[base + target * inner + i] - m - logf(s)
-                total += Double(-logp * (wp?[pixel] ?? 1))
-                counted += 1
+        // Pixels in fixed chunks over the threads; each chunk's loss sum and count are combined in
+        // chunk order, so the result does not depend on the thread count.
+        let pixels = n * inner
+        let chunks = Swift.max(1, Swift.min(4 * Threads.count, pixels / (1 << 14)))
+        var partialTotals = [Double](repeating: 0, count: chunks), partialCounts = [Int](repeating: 0, count: chunks)
+        partialTotals.withUnsafeMutableBufferPointer { totals in
+            partialCounts.withUnsafeMutableBufferPointer { counts in
+                let totals = totals.baseAddress!, counts = counts.baseAddress!
+                Threads.parallelFor(chunks) { chunk in
+                    var total: Double = 0
+                    var counted = 0
+                    let lo = chunk * pixels / chunks
+                    var img = lo / inner, i = lo - img * inner
+                    for pixel in lo..<((chunk + 1) * pixels / chunks) {
+                        defer { i += 1; if i == inner { i = 0; img += 1 } }
+                        let base = img * c * inner
+                        var m = -Float.infinity
+                        for j in 0..<c { m = max(m, x[base + j * inner + i]) }
+                        var s: Float = 0
+                        for j in 0..<c { let e = FastMath.exp(x[base + j * inner + i] - m); pp[base + j * inner + i] = e; s += e }
+                        let r = 1 / s
+                        for j in 0..<c { pp[base + j * inner + i] *= r }
+                        if let mp, mp[pixel] == 0 { continue }
+                        let target = Int(exactly: t[pixel]) ?? -1
+                        precondition(target >= 0 && target < c,
+                                     "softmaxCrossEntropy: target \(t[pixel]) at pixel \(pixel) is not a class in 0..<\(c)")
+                        let logp = x[base + target * inner + i] - m - logf(s)
+                        total += Double(-logp * (wp?[pixel] ?? 1))
+                        counted += 1
+                    }
+                    totals[chunk] = total
+                    counts[chunk] = counted
+                }
             }
         }
+        let total = partialTotals.reduce(0, +), counted = partialCounts.reduce(0, +)
         var loss = Tensor(Float(total / Double(max(counted, 1))))
         if Tensor.gradientNeeds(logits) != nil {
             let scale = 1 / Float(max(counted, 1))
@@ -129,10 +144,11 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor
                 let dp = dx.storage.pointer, tp = targetsValue.storage.pointer
                 let wp = weightsValue?.storage.pointer, mp = maskValue?.storage.pointer
                 let gs = g.scalar * scale
-                for img in 0..<n {
-                    let base = img * c * inner
-                    for i in 0..<inner {
-                        let pixel = img * inner + i
+                Threads.parallelRanges(n * inner, minimumChunk: 1 << 14) { range in
+                    var img = range.lowerBound / inner, i = range.lowerBound - img * inner
+                    for pixel in range {
+                        defer { i += 1; if i == inner { i = 0; img += 1 } }
+                        let base = img * c * inner
                         if let mp, mp[pixel] == 0 {
                             for j in 0..<c { dp[base + j * inner + i] = 0 }
                             continue
