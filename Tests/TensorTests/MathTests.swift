@@ -114,6 +114,31 @@ final class MathTests: XCTestCase {
         checkGradients([l]) { softmaxCrossEntropy(logits: $0[0], targets: targets, weights: weights, mask: mask) }
         checkGradients([l]) { softmaxCrossEntropy(logits: $0[0], targets: targets) }
     }
+
+    /// On an image large enough to be cut into chunks over the threads: the loss matches the
+    /// logSoftmax reference, and loss and gradient are bit-identical with one and two threads.
+    func testCrossEntropyChunksAgreeAcrossThreadCounts() {
+        let l = randomTensor([3, 2, 128, 128], seed: 34, range: -4...4)
+        let targets = Tensor(shape: [3, 128, 128], scalars: (0..<(3 * 128 * 128)).map { Float(($0 * 7 / 5) % 2) })
+        let weights = randomTensor([3, 128, 128], seed: 35, range: 0.5...2)
+        let mask = Tensor(shape: [3, 128, 128], scalars: (0..<(3 * 128 * 128)).map { $0 % 11 == 0 ? 0 : 1 })
+        func run() -> (Float, [Float]) {
+            let x = l.requiringGradient()
+            let loss = softmaxCrossEntropy(logits: x, targets: targets, weights: weights, mask: mask)
+            loss.backward()
+            return (loss.scalar, x.gradient!.scalars)
+        }
+        let one = withThreads(1) { run() }, two = withThreads(2) { run() }
+        XCTAssertEqual(one.0, two.0)
+        XCTAssertEqual(one.1, two.1)
+        let logp = l.logSoftmax(alongAxis: 1).scalars, t = targets.scalars, w = weights.scalars, m = mask.scalars
+        var total = 0.0, counted = 0
+        for pixel in 0..<(3 * 128 * 128) where m[pixel] != 0 {
+            let n = pixel / (128 * 128), i = pixel % (128 * 128)
+            total += -Double(logp[(n * 2 + Int(t[pixel])) * 128 * 128 + i]) * Double(w[pixel]); counted += 1
+        }
+        XCTAssertEqual(Double(one.0), total / Double(counted), accuracy: 1e-5)
+    }
 }
 
 final class FastMathTests: XCTestCase {

@@ -98,10 +98,10 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor
         // Per pixel: probabilities are needed for the gradient; keep them in one buffer of the logits' shape.
         let probabilities = Tensor(uninitializedShape: logits.shape)
         let pp = probabilities.storage.pointer
-        // Pixels in fixed chunks over the threads; each chunk's loss sum and count are combined in
-        // chunk order, so the result does not depend on the thread count.
+        // Pixels in chunks fixed by the size alone, run over the threads; each chunk's loss sum and
+        // count are combined in chunk order, so the result does not depend on the thread count.
         let pixels = n * inner
-        let chunks = Swift.max(1, Swift.min(4 * Threads.count, pixels / (1 << 14)))
+        let chunks = Swift.max(1, Swift.min(16, pixels / (1 << 14)))
         var partialTotals = [Double](repeating: 0, count: chunks), partialCounts = [Int](repeating: 0, count: chunks)
         partialTotals.withUnsafeMutableBufferPointer { totals in
             partialCounts.withUnsafeMutableBufferPointer { counts in
