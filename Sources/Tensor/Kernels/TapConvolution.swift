@@ -145,7 +145,7 @@ enum TapConvolution {
 
     // MARK: Forward
 
-    /// `output = conv(input, weight) + bias` (see `ConvolutionKernels.forward`); nil when the
+    /// `output = conv(input, weight) + bias` (see `ConvolutionKernels.forward`); false when the
     /// workspace limit is too small for one-row bands (the caller then uses im2col).
     static func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) -> Bool {
