@@ -546,20 +546,39 @@ public enum ConvolutionKernels {
                                c: lane == 0 ? dw : partials + (lane - 1) * m * k, ldc: k, threads: s.gemmThreads)
                 }
             }
-            let count = m * k
-            // Lanes with no items (more threads than items) left their partial unwritten.
-            let written = (0..<s.lanes).filter { lane in lane * s.items / s.lanes < (lane + 1) * s.items / s.lanes }
-            let sum = transposed ? partials : dw
-            let addends = written.dropFirst().map { lane in transposed ? partials + lane * count : partials + (lane - 1) * count }
-            if !addends.isEmpty {
-                Threads.parallelRanges(count, minimumChunk: 1 << 16) { r in
-                    for src in addends { for i in r { sum[i] += src[i] } }
-                }
-            }
             if transposed {
-                CopyKernels.transpose(partials, rows: k, columns: m, sourceStride: m, into: dw, destinationStride: k, parallel: true)
+                sumLanePartials(partials, lanes: s.lanes, items: s.items, transposing: k, m, into: dw)
+            } else {
+                // Lane 0 wrote `dw` itself; lanes 1... their partials.
+                let addends = lanesWithItems(lanes: s.lanes, items: s.items).dropFirst().map { partials + ($0 - 1) * m * k }
+                addPartials(addends, into: dw, count: m * k)
             }
         }
+    }
+
+    /// The lanes that ran at least one of `items` items (the others left their partial unwritten).
+    static func lanesWithItems(lanes: Int, items: Int) -> [Int] {
+        (0..<lanes).filter { lane in lane * items / lanes < (lane + 1) * items / lanes }
+    }
+
+    /// `sum[i] += addend[i]` for each addend in order, over the threads (a fixed order per element,
+    /// so the result does not depend on the thread count).
+    static func addPartials(_ addends: [UnsafeMutablePointer<Float>], into sum: UnsafeMutablePointer<Float>, count: Int) {
+        if addends.isEmpty { return }
+        Threads.parallelRanges(count, minimumChunk: 1 << 16) { r in
+            for src in addends { for i in r { sum[i] += src[i] } }
+        }
+    }
+
+    /// The weight gradient from per-lane partials of its transpose: lane `l`'s `[rows, columns]`
+    /// partial is at `partials + l * rows * columns`; the lanes that ran items are summed in lane
+    /// order into lane 0's, which is transposed into `dw` `[columns, rows]`.
+    static func sumLanePartials(_ partials: UnsafeMutablePointer<Float>, lanes: Int, items: Int,
+                                transposing rows: Int, _ columns: Int, into dw: UnsafeMutablePointer<Float>) {
+        let count = rows * columns
+        addPartials(lanesWithItems(lanes: lanes, items: items).dropFirst().map { partials + $0 * count }, into: partials, count: count)
+        CopyKernels.transpose(partials, rows: rows, columns: columns, sourceStride: columns, into: dw, destinationStride: rows,
+                              parallel: true)
     }
 
     /// Tuning switch (benchmarks and tests): nil chooses per shape (`useTransposedWeightGradient`),

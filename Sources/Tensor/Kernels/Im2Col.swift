@@ -74,14 +74,14 @@ enum Im2Col {
         }
     }
 
+    /// Tuning switch (`ConvolutionTuning.testIm2ColCopy`): false takes the general traversal everywhere.
+    nonisolated(unsafe) static var rowPreserving = true
+
     /// im2col for stride 1 with output rows as wide as input rows (a "same" convolution): tap
     /// `(ky, kx)` of output pixel `p` reads input pixel `p + offY*W + offX` of the flattened plane,
     /// so each column row is one contiguous copy (zero outside the plane), after which the entries
     /// whose input column fell off the row's left or right edge are zeroed. One `memmove` per
-    /// kernel tap instead of one per tap and output row (docs/PERFORMANCE.md, "im2col").
-    /// Tuning switch (`ConvolutionTuning.testIm2ColCopy`): false takes the general traversal everywhere.
-    nonisolated(unsafe) static var rowPreserving = true
-
+    /// kernel tap instead of one per tap and output row (`ConvolutionTuning.testIm2ColCopy`).
     static func im2colRowPreserving(_ x: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
                                     into col: UnsafeMutablePointer<Float>, stride ld: Int) {
         let kh = g.kernelHeight, kw = g.kernelWidth, d = g.dilation

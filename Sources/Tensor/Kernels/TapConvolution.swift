@@ -8,7 +8,8 @@
 /// that OpenBLAS takes in place. Per band of `R` output rows:
 /// - forward:         `Y'[Cout, R*Wp] = sum over taps of W_tap[Cout, Cin] . band[Cin, shift_tap + (0..<R*Wp)]`,
 ///                    then the `outW` valid pixels of each row copied out (plus the bias);
-/// - backward-weight: `dW_tap^T[Cin, Cout] += band[Cin, shift_tap + (0..<R*Wp)] . dY'^T[R*Wp, Cout]`,
+/// - backward-weight: `dW_tap^T[Cin, Cout] += band[Cin, shift_tap + (0..<R*Wp)] . dY'^T[R*Wp, Cout]`
+///                    (stored interleaved as `dW^T[Cin, taps, Cout]`, the transpose of dW's layout),
 ///                    with dY' the block's output gradient transposed, zero in the `Wp - outW`
 ///                    columns past each row's end;
 /// - backward-data:   a forward convolution of the output gradient with the flipped kernel
@@ -212,24 +213,16 @@ enum TapConvolution {
                                           into: dst, destinationStride: m, parallel: false)
                     (dst + outW * m).update(repeating: 0, count: (p.wp - outW) * m)
                 }
+                // Tap t's [Cin, Cout] result goes to columns t*Cout..< of the lane's [Cin, taps*Cout]
+                // partial: row ci*taps + t of dW^T, so dW is its plain transpose.
                 let target = partials + lane * partial
                 let beta: Float = item == firstOfLane[lane] ? 0 : 1
                 for t in 0..<taps {
                     Gemm.sgemm(m: k, n: m, k: n, a: band + p.shift(t), lda: p.bandPlane, b: dyT, ldb: m,
-                               beta: beta, c: target + t * k * m, ldc: m, threads: p.gemmThreads)
+                               beta: beta, c: target + t * m, ldc: taps * m, threads: p.gemmThreads)
                 }
             }
-            // dw[co][ci][t] = sum over lanes of partial[t][ci][co].
-            let written = (0..<p.lanes).filter { lane in lane * p.items / p.lanes < (lane + 1) * p.items / p.lanes }
-            for lane in written.dropFirst() {
-                let src = partials + lane * partial
-                for i in 0..<partial { partials[i] += src[i] }
-            }
-            for co in 0..<m {
-                for ci in 0..<k {
-                    for t in 0..<taps { dw[(co * k + ci) * taps + t] = partials[(t * k + ci) * m + co] }
-                }
-            }
+            ConvolutionKernels.sumLanePartials(partials, lanes: p.lanes, items: p.items, transposing: k * taps, m, into: dw)
         }
         return true
     }
