@@ -176,27 +176,34 @@ final class FastMathTests: XCTestCase {
     /// The cache keeps what fits under the in-use peak (a training step's buffers survive to the
     /// next step) but never lets a new allocation push the footprint past peak + capacity.
     func testStoragePoolIsBoundedByTheInUsePeak() {
+        withDrainedPool(capacity: 1 << 20) { pool in
+            let mib4 = 1 << 20  // floats in 4 MiB
+            do { _ = (0..<8).map { _ in Tensor.zeros([mib4]) } }
+            XCTAssertEqual(pool.cachedByteCount, 32 << 20, "all eight fit under the peak they made")
+            do {
+                let again = (0..<8).map { _ in Tensor.ones([mib4]) }
+                XCTAssertEqual(pool.cachedByteCount, 0, "the second step reused every buffer")
+                XCTAssertEqual(again.count, 8)
+            }
+            pool.drain()
+            XCTAssertEqual(pool.cachedByteCount, 0)
+            do { _ = (0..<2).map { _ in Tensor.zeros([mib4]) } }
+            XCTAssertEqual(pool.cachedByteCount, 8 << 20)
+            // A size the cache does not hold: the new peak leaves room for only the 1 MiB capacity.
+            let big = Tensor.zeros([3 * mib4])
+            XCTAssertEqual(pool.cachedByteCount, 0, "cached buffers were freed before the footprint grew")
+            XCTAssertEqual(big.count, 3 * mib4)
+        }
+    }
+
+    /// Runs `body` on the shared pool drained, with `capacity`, and restores the capacity after.
+    func withDrainedPool(capacity: Int, _ body: (StoragePool) -> Void) {
         let pool = StoragePool.shared
         let savedCapacity = pool.capacityBytes
         defer { pool.capacityBytes = savedCapacity; pool.drain() }
         pool.drain()
-        pool.capacityBytes = 1 << 20
-        let mib4 = 1 << 20  // floats in 4 MiB
-        do { _ = (0..<8).map { _ in Tensor.zeros([mib4]) } }
-        XCTAssertEqual(pool.cachedByteCount, 32 << 20, "all eight fit under the peak they made")
-        do {
-            let again = (0..<8).map { _ in Tensor.ones([mib4]) }
-            XCTAssertEqual(pool.cachedByteCount, 0, "the second step reused every buffer")
-            XCTAssertEqual(again.count, 8)
-        }
-        pool.drain()
-        XCTAssertEqual(pool.cachedByteCount, 0)
-        do { _ = (0..<2).map { _ in Tensor.zeros([mib4]) } }
-        XCTAssertEqual(pool.cachedByteCount, 8 << 20)
-        // A size the cache does not hold: the new peak leaves room for only the 1 MiB capacity.
-        let big = Tensor.zeros([3 * mib4])
-        XCTAssertEqual(pool.cachedByteCount, 0, "cached buffers were freed before the footprint grew")
-        XCTAssertEqual(big.count, 3 * mib4)
+        pool.capacityBytes = capacity
+        body(pool)
     }
 
     /// Below the in-use peak, buffers of other sizes may be allocated next to the whole cache as long
@@ -204,20 +211,17 @@ final class FastMathTests: XCTestCase {
     /// gradients while the forward's buffers wait in the cache for the next step); past that bound
     /// the oldest cached buffers go.
     func testStoragePoolKeepsCacheWithinPeakPlusCapacity() {
-        let pool = StoragePool.shared
-        let savedCapacity = pool.capacityBytes
-        defer { pool.capacityBytes = savedCapacity; pool.drain() }
-        pool.drain()
-        pool.capacityBytes = 8 << 20
-        let mib4 = 1 << 20, mib2 = 1 << 19  // floats in 4 and 2 MiB
-        do { _ = (0..<8).map { _ in Tensor.zeros([mib4]) } }  // peak 32 MiB, then all cached
-        XCTAssertEqual(pool.cachedByteCount, 32 << 20)
-        do {
-            let gradients = (0..<4).map { _ in Tensor.zeros([mib2]) }  // 8 MiB in use: 40 <= 32 + 8
-            XCTAssertEqual(pool.cachedByteCount, 32 << 20, "nothing evicted within peak + capacity")
-            let more = (0..<2).map { _ in Tensor.zeros([mib2]) }  // 12 MiB in use: the oldest 4 MiB goes
-            XCTAssertEqual(pool.cachedByteCount, 28 << 20)
-            XCTAssertEqual(gradients.count + more.count, 6)
+        withDrainedPool(capacity: 8 << 20) { pool in
+            let mib4 = 1 << 20, mib2 = 1 << 19  // floats in 4 and 2 MiB
+            do { _ = (0..<8).map { _ in Tensor.zeros([mib4]) } }  // peak 32 MiB, then all cached
+            XCTAssertEqual(pool.cachedByteCount, 32 << 20)
+            do {
+                let gradients = (0..<4).map { _ in Tensor.zeros([mib2]) }  // 8 MiB in use: 40 <= 32 + 8
+                XCTAssertEqual(pool.cachedByteCount, 32 << 20, "nothing evicted within peak + capacity")
+                let more = (0..<2).map { _ in Tensor.zeros([mib2]) }  // 12 MiB in use: the oldest 4 MiB goes
+                XCTAssertEqual(pool.cachedByteCount, 28 << 20)
+                XCTAssertEqual(gradients.count + more.count, 6)
+            }
         }
     }
 }
