@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "UNet", targets: ["UNet"]),
+        .library(name: "Benchmarking", targets: ["Benchmarking"]),
         .executable(name: "unet", targets: ["unet-cli"]),
     ],
     dependencies: [
@@ -23,15 +24,20 @@ let package = Package(
         .target(name: "CTIFFShim", dependencies: ["CTIFF"]),
         .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "UNet", dependencies: ["NN", "Tensor", "COpenBLAS", "CTIFF", "CTIFFShim", "CPNG"],
+        .target(name: "UNet", dependencies: ["NN", "Tensor", "CTIFF", "CTIFFShim", "CPNG"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Timing reports and the system report behind `unet bench` / `unet system`, kept out of UNet.
+        .target(name: "Benchmarking", dependencies: ["UNet", "NN", "Tensor", "COpenBLAS"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "unet-cli",
-            dependencies: ["UNet", "NN", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["UNet", "NN", "Tensor", "Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "NN", "Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking", "UNet", "Tensor"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "CLITests", dependencies: ["unet-cli"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarking
 import Foundation
 import Tensor
 import UNet
@@ -42,7 +43,7 @@ struct ModelBenchOptions: ParsableArguments {
 
     @OptionGroup var threadOptions: ThreadOptions
 
-    @Flag(help: "Print one JSON object (keys median_s, min_s, max_s, peak_rss_mib, base_filters, size, batch, threads, mode, gflop_per_forward, params, ...).")
+    @Flag(help: "Print one JSON object (keys median_s, min_s, max_s, peak_rss_mib, base_filters, size, batch, threads, mode, gflop_per_forward, params, system, ...).")
     var json = false
 
     @Flag(help: "Also print where the time of the timed steps goes, by kind of op.")
@@ -58,19 +59,23 @@ struct ModelBenchOptions: ParsableArguments {
 
     func run(_ mode: ModelBenchmark.Mode) throws {
         threadOptions.apply()
+        let system = currentSystemReport()
+        warnIfBLASKernelIsNarrow(system)
         let options = self.options
         let interactive = stdoutIsTerminal && !json
         if !json {
+            print(system.summaryLine)
             print("bench \(mode.rawValue): base \(baseFilters), depth \(depth), \(batch) x \(size)^2, \(Threads.count) thread(s), \(warmup) warm-up + \(runs) timed step(s)")
         }
         var wallSeconds = 0.0
-        let result = ModelBenchmark.run(mode, options: options, beforeMeasuredSteps: {
+        var result = ModelBenchmark.run(mode, options: options, beforeMeasuredSteps: {
             if profile { startProfiling() }
         }) { run, seconds in
             wallSeconds += seconds
             if interactive { print(String(format: "  step %d: %.3f s", run, seconds)) }
         }
         let rows = profile ? stopProfiling() : []
+        result.system = system
         if json {
             print(result.json)
         } else {
@@ -164,7 +169,7 @@ struct BenchConv: ParsableCommand {
     var parallelism: ConvolutionKernels.Parallelism = .automatic
     @Option(help: ArgumentHelp("Repetitions per measurement (median; default: 5, --quick: 1).", valueName: "n"))
     var repetitions: Int?
-    @Flag(help: "Print a JSON array of rows.")
+    @Flag(help: "Print one JSON object: system (as 'unet system --json') and rows.")
     var json = false
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -177,18 +182,21 @@ struct BenchConv: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        let system = currentSystemReport()
+        warnIfBLASKernelIsNarrow(system)
         ConvolutionKernels.parallelism = parallelism
         let interactive = stdoutIsTerminal && !json
         let custom = baseFilters != 64 || size != 512 || batch != 1
         let what = quick ? "quick layers" : custom ? "the convolutions of a base-\(baseFilters) U-Net on \(batch) x \(size)^2"
             : "the tutorial U-Net's convolutions"
+        if !json { print(system.summaryLine) }
         if !json { print("bench conv: \(what), \(Threads.count) thread(s), parallelism \(parallelism.rawValue)") }
         let layers = quick ? nil : ConvolutionReport.layers(baseFilters: baseFilters, size: size, batch: batch)
         let rows = ConvolutionReport.run(quick: quick, layers: layers, repetitions: repetitions) { row in
             if interactive { print("\r\u{1B}[2K  \(row.name) \(row.op)", terminator: ""); fflush(stdout) }
         }
         if interactive { print("\r\u{1B}[2K", terminator: "") }
-        print(json ? ConvolutionReport.json(rows) : ConvolutionReport.table(rows))
+        print(json ? jsonString(BenchmarkRows(system: system, rows: rows)) : ConvolutionReport.table(rows))
     }
 }
 
@@ -196,14 +204,17 @@ struct BenchTensor: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tensor",
         abstract: "Time memory-bound tensor ops (16M floats) and a 1024^3 matmul against bare SGEMM.")
-    @Flag(help: "Print a JSON array of rows.")
+    @Flag(help: "Print one JSON object: system (as 'unet system --json') and rows.")
     var json = false
     @OptionGroup var threadOptions: ThreadOptions
 
     func run() throws {
         threadOptions.apply()
+        let system = currentSystemReport()
+        warnIfBLASKernelIsNarrow(system)
+        if !json { print(system.summaryLine) }
         let rows = TensorReport.run()
-        print(json ? jsonString(rows) : TensorReport.format(rows))
+        print(json ? jsonString(BenchmarkRows(system: system, rows: rows)) : TensorReport.format(rows))
     }
 }
 

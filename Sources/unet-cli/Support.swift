@@ -153,13 +153,6 @@ func formatDuration(_ seconds: Double) -> String {
     return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
 }
 
-/// Pretty-printed, key-sorted JSON of `value`.
-func jsonString<T: Encodable>(_ value: T) -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
-}
-
 /// The name to print in commands the user can copy (the path the program was started with).
 var programName: String {
     let argv0 = CommandLine.arguments.first ?? "unet"

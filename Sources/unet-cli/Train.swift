@@ -292,6 +292,7 @@ struct Train: ParsableCommand {
         print("Data: \(trainer.dataDescription): training slices \(describeSlices(trainer.trainSlices.map(\.index))), validation slices \(describeSlices(trainer.validationSlices.map(\.index)))")
         print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(c.augment ? "on" : "off"), \(Threads.count) thread(s)")
         print("Run folder: \(trainer.runFolder.path)")
+        warnIfBLASKernelIsNarrow()
 
         let progress = TrainingProgress(totalEpochs: c.epochs)
         trainer.shouldStop = { interrupt.isRaised }

@@ -12,7 +12,8 @@ struct Unet: ParsableCommand {
 
             \(ExitStatus.helpTable)
             """,
-        subcommands: [Train.self, Predict.self, Evaluate.self, Synth.self, Bench.self, Info.self])
+        version: versionText,
+        subcommands: [Train.self, Predict.self, Evaluate.self, Synth.self, Bench.self, Info.self, SystemInfo.self])
 }
 
 /// Parses, runs, and turns every failure into one line on stderr and a documented exit code.

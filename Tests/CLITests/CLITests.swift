@@ -136,7 +136,7 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(r.status, 0, r.stderr)
             let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
             for key in ["median_s", "min_s", "max_s", "peak_rss_mib", "base_filters", "size", "batch", "threads", "mode",
-                        "gflop_per_forward", "params"] {
+                        "gflop_per_forward", "params", "system"] {
                 XCTAssertNotNil(object?[key], "\(mode): no \(key) in \(r.stdout)")
             }
             XCTAssertEqual(object?["mode"] as? String, mode)
@@ -150,13 +150,60 @@ final class CLITests: XCTestCase {
         try expectOneLineError(bad, status: 64, mentioning: "--size")
     }
 
+    func testSystemReportAndVersion() throws {
+        let text = try unet(["system", "--threads", "1"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        for label in ["CPU:", "vectors:", "OpenBLAS:", "kernel:", "threads:  1 (swift-unet)"] {
+            XCTAssertTrue(text.stdout.contains(label), "no \(label) in \(text.stdout)")
+        }
+        let r = try unet(["system", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        for key in ["version", "build", "cpu_model", "cores", "cpu_vector_extensions", "openblas_version", "openblas_config",
+                    "openblas_core", "openblas_dynamic_arch", "threads", "openblas_threads_per_call"] {
+            XCTAssertNotNil(object[key], "no \(key) in \(r.stdout)")
+        }
+        let core = try XCTUnwrap(object["openblas_core"] as? String)
+        XCTAssertTrue((object["openblas_config"] as? String ?? "").contains(core))
+        // The environment seen by the program is reported as it is, not changed.
+        XCTAssertEqual(object["openblas_coretype_env"] as? String, ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"])
+
+        let version = try unet(["--version"])
+        XCTAssertEqual(version.status, 0, version.stderr)
+        XCTAssertTrue(version.stdout.hasPrefix("swift-unet \(object["version"] as? String ?? "?")"), version.stdout)
+        XCTAssertTrue(version.stdout.contains("core \(core)"), version.stdout)
+    }
+
+    /// `train` and `bench` warn once on stderr exactly when OpenBLAS's kernels are narrower than the
+    /// CPU's vectors (whatever this machine's setting is), and never otherwise.
+    func testNarrowBLASKernelWarningMatchesTheSystemReport() throws {
+        let f = try Fixture.shared()
+        let system = try unet(["system", "--json"])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(system.stdout.utf8)) as? [String: Any])
+        let narrow: Bool
+        if let cpu = object["cpu_vector_bits"] as? Int, let kernel = object["openblas_core_vector_bits"] as? Int {
+            narrow = kernel < cpu
+        } else {
+            narrow = false
+        }
+        let bench = try unet(["bench", "infer", "--base-filters", "2", "--size", "32", "--runs", "1", "--warmup", "0"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        for (name, stderr) in [("bench", bench.stderr), ("train", f.train.stderr)] {
+            let warnings = stderr.components(separatedBy: "unet: warning: OpenBLAS runs").count - 1
+            XCTAssertEqual(warnings, narrow ? 1 : 0, "\(name), kernel narrower than the CPU: \(narrow); stderr: \(stderr)")
+        }
+        XCTAssertTrue(bench.stdout.contains("system: "), bench.stdout)
+    }
+
     /// `bench conv` on a small custom U-Net shape: one JSON row per layer and kernel, with the
     /// forced schedule; bad shape flags exit 64 naming the flag.
     func testBenchConvOnACustomShape() throws {
         let r = try unet(["bench", "conv", "--base-filters", "2", "--size", "32", "--batch", "2", "--repetitions", "1",
                           "--parallelism", "split-gemm", "--threads", "1", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        XCTAssertNotNil((object?["system"] as? [String: Any])?["openblas_core"], r.stdout)
+        let rows = object?["rows"] as? [[String: Any]] ?? []
         XCTAssertEqual(rows.count, 19 * 3, "19 convolutions x 3 kernels")
         XCTAssertEqual(rows.first?["cout"] as? Int, 2)
         XCTAssertEqual(rows.first?["batch"] as? Int, 2)
@@ -213,7 +260,9 @@ final class CLITests: XCTestCase {
                                status: 64, mentioning: "--val-slices")
         try expectOneLineError(try unet(["predict", "--model", f.best]), status: 64, mentioning: "--input")
         try expectOneLineError(try unet(["frobnicate"]), status: 64, mentioning: "frobnicate")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "runs"), "a failed command left a run folder behind")
+        // The commands ran in the fixture's folder; the clone's own `runs/` (if any) is none of our business.
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.root.appendingPathComponent("runs").path),
+                       "a failed command left a run folder behind")
 
         let help = try unet(["--help"])
         XCTAssertEqual(help.status, 0)
@@ -309,9 +358,10 @@ struct CLIRun {
 /// `unet: error:` and names the flag or file.
 func expectOneLineError(_ r: CLIRun, status: Int32, mentioning text: String, file: StaticString = #filePath, line: UInt = #line) throws {
     XCTAssertEqual(r.status, status, "stderr: \(r.stderr)\nstdout: \(r.stdout)", file: file, line: line)
-    let lines = r.stderr.split(separator: "\n", omittingEmptySubsequences: true)
-    XCTAssertEqual(lines.count, 1, "expected one line on stderr, got: \(r.stderr)", file: file, line: line)
-    XCTAssertTrue(r.stderr.hasPrefix("unet: error: "), r.stderr, file: file, line: line)
+    // Warnings (such as the BLAS-kernel one) may come first, each on its own line.
+    let lines = r.stderr.split(separator: "\n", omittingEmptySubsequences: true).filter { !$0.hasPrefix("unet: warning: ") }
+    XCTAssertEqual(lines.count, 1, "expected one error line on stderr, got: \(r.stderr)", file: file, line: line)
+    XCTAssertTrue(lines.first?.hasPrefix("unet: error: ") ?? false, r.stderr, file: file, line: line)
     XCTAssertTrue(r.stderr.contains(text), "stderr does not mention \(text): \(r.stderr)", file: file, line: line)
     XCTAssertFalse(r.stderr.contains("Fatal error"), r.stderr, file: file, line: line)
 }

@@ -255,9 +255,5 @@ public enum ConvolutionReport {
     }
 
     /// The rows as a JSON array (one object per row, keys as in `Row`).
-    public static func json(_ rows: [Row]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: (try? encoder.encode(rows)) ?? Data("[]".utf8), as: UTF8.self)
-    }
+    public static func json(_ rows: [Row]) -> String { jsonString(rows) }
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-// Timing helpers shared by the benchmark reports (TensorReport, ConvolutionReport, ModelBenchmark).
+// Timing and output helpers shared by the benchmark reports (TensorReport, ConvolutionReport,
+// ModelBenchmark, SystemReport).
 
 /// Wall-clock seconds taken by `body`.
 public func wallSeconds(_ body: () -> Void) -> Double {
@@ -28,4 +29,26 @@ public func peakResidentMebibytes() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
+}
+
+/// Pretty-printed, key-sorted JSON of `value`.
+public func jsonString<T: Encodable>(_ value: T) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+}
+
+/// The rows of a benchmark with the system they were measured on: what `unet bench conv --json` and
+/// `unet bench tensor --json` print.
+public struct BenchmarkRows<Row: Encodable>: Encodable {
+    /// The machine, its BLAS kernel and thread settings.
+    public var system: SystemReport
+    /// The measurements.
+    public var rows: [Row]
+
+    /// Pairs `rows` with `system`.
+    public init(system: SystemReport, rows: [Row]) {
+        self.system = system
+        self.rows = rows
+    }
 }

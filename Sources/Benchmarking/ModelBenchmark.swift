@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import NN
 import Tensor
+import UNet
 
 /// Times one training step (forward, cross-entropy loss, backward, Adam step) or one inference
 /// forward of a `UNetModel`, the workloads of `../shared/reference/torch_unet_bench.py`, so the two can
@@ -71,7 +72,7 @@ public enum ModelBenchmark {
     }
 
     /// The measurement. JSON keys: `mode, base_filters, size, batch, depth, threads, runs, median_s, min_s,
-    /// max_s, peak_rss_mib, gflop_per_forward, gflop_per_s, params`.
+    /// max_s, peak_rss_mib, gflop_per_forward, gflop_per_s, params`, and `system` when set.
     public struct Result: Codable, Sendable, Equatable {
         public var mode: Mode
         public var baseFilters: Int
@@ -92,12 +93,14 @@ public enum ModelBenchmark {
         public var gflopPerSecond: Double
         /// Trainable parameters.
         public var params: Int
+        /// The machine it ran on (set by the caller; `run` leaves it nil).
+        public var system: SystemReport?
 
         enum CodingKeys: String, CodingKey {
             case mode, baseFilters = "base_filters", size, batch, depth, threads, runs
             case medianSeconds = "median_s", minSeconds = "min_s", maxSeconds = "max_s"
             case peakRSSMebibytes = "peak_rss_mib", gflopPerForward = "gflop_per_forward"
-            case gflopPerSecond = "gflop_per_s", params
+            case gflopPerSecond = "gflop_per_s", params, system
         }
 
         /// One line in the reference script's style.
@@ -109,11 +112,7 @@ public enum ModelBenchmark {
         }
 
         /// Pretty-printed JSON with sorted keys.
-        public var json: String {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-        }
+        public var json: String { jsonString(self) }
     }
 
     /// Builds the model and times `mode`. The options must be valid (`Options.validate()`).
@@ -157,7 +156,7 @@ public enum ModelBenchmark {
             progress?(run + 1, seconds)
         }
         let sorted = times.sorted()
-        let median = UNet.median(times)!
+        let median = Benchmarking.median(times)!
         let gflop = forwardGFLOP(configuration: configuration, size: options.size, batch: options.batch)
         return Result(mode: mode, baseFilters: options.baseFilters, size: options.size, batch: options.batch,
                       depth: options.depth, threads: Threads.count, runs: options.runs, medianSeconds: median,
