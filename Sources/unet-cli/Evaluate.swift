@@ -14,7 +14,7 @@ struct Evaluate: ParsableCommand {
             v_rand, v_info, cost.
 
             Example:
-              unet evaluate --model runs/x/best.safetensors --data ../shared/data/isbi2012 --val-slices 25-29 --json
+              unet evaluate --model runs/x/best.safetensors --data data/isbi2012 --val-slices 25-29 --json
 
             \(ExitStatus.helpTable)
             """)

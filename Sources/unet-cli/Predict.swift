@@ -12,7 +12,7 @@ struct Predict: ParsableCommand {
             cell (1 = cell, 0 = membrane).
 
             Example:
-              unet predict --model runs/x/best.safetensors --input ../shared/data/isbi2012/test-volume.tif \\
+              unet predict --model runs/x/best.safetensors --input data/isbi2012/test-volume.tif \\
                            --output test-probabilities.tif --preview previews/
 
             \(ExitStatus.helpTable)

@@ -33,7 +33,7 @@ struct Train: ParsableCommand {
 
             Examples:
               unet train                                   # synthetic data, a few minutes on 2 cores
-              unet train --data ../shared/data/isbi2012 --val-slices 25-29 --epochs 50 --tile 256
+              unet train --data data/isbi2012 --val-slices 25-29 --epochs 50 --tile 256
               unet train --resume runs/20250101-120000/last.safetensors --epochs 20
 
             \(ExitStatus.helpTable)
