@@ -61,31 +61,25 @@ public class Adam: Optimizer {
     }
 
     public func step() {
-        OpProfiler.measure("optimizer") {
-            for i in table.parameters.indices {
-                let parameter = table.parameters[i].1
-                guard parameter.isTrainable, let gradient = parameter.gradient else { continue }
-                precondition(gradient.shape == parameter.shape,
-                             "Adam: gradient shape \(gradient.shape) of '\(table.parameters[i].0)' differs from \(parameter.shape)")
-                if table.buffers[i] == nil {
-                    table.buffers[i] = [Slot(Tensor.zeros(parameter.shape)), Slot(Tensor.zeros(parameter.shape))]
-                }
-                let slots = table.buffers[i]!
-                let m = slots[0], v = slots[1]
-                table.steps[i] += 1
-                let step = table.steps[i]
-                let count = parameter.value.count
-                gradient.withUnsafeBufferPointer { g in
-                    parameter.value.withUnsafeMutableBufferPointer { p in
-                        m.tensor.withUnsafeMutableBufferPointer { mp in
-                            v.tensor.withUnsafeMutableBufferPointer { vp in
-                                UpdateKernels.adam(parameter: p.baseAddress!, gradient: g.baseAddress!,
-                                                   m: mp.baseAddress!, v: vp.baseAddress!, count: count,
-                                                   step: step, learningRate: learningRate, beta1: beta1,
-                                                   beta2: beta2, epsilon: epsilon,
-                                                   l2: decoupledWeightDecay ? 0 : weightDecay,
-                                                   decoupledDecay: decoupledWeightDecay ? weightDecay : 0)
-                            }
+        SlotTable.forEachGradient(of: table.parameters, optimizer: "Adam") { i, parameter, gradient in
+            if table.buffers[i] == nil {
+                table.buffers[i] = [Slot(Tensor.zeros(parameter.shape)), Slot(Tensor.zeros(parameter.shape))]
+            }
+            let slots = table.buffers[i]!
+            let m = slots[0], v = slots[1]
+            table.steps[i] += 1
+            let step = table.steps[i]
+            let count = parameter.value.count
+            gradient.withUnsafeBufferPointer { g in
+                parameter.value.withUnsafeMutableBufferPointer { p in
+                    m.tensor.withUnsafeMutableBufferPointer { mp in
+                        v.tensor.withUnsafeMutableBufferPointer { vp in
+                            UpdateKernels.adam(parameter: p.baseAddress!, gradient: g.baseAddress!,
+                                               m: mp.baseAddress!, v: vp.baseAddress!, count: count,
+                                               step: step, learningRate: learningRate, beta1: beta1,
+                                               beta2: beta2, epsilon: epsilon,
+                                               l2: decoupledWeightDecay ? 0 : weightDecay,
+                                               decoupledDecay: decoupledWeightDecay ? weightDecay : 0)
                         }
                     }
                 }

@@ -149,6 +149,24 @@ struct SlotTable {
         return learningRate
     }
 
+    /// The walk every optimizer's `step()` makes: calls `body` with the index, the parameter and its
+    /// gradient for each trainable parameter that has a gradient, in `parameters` order, timed as the
+    /// profiler's "optimizer" category. A gradient of another shape than its parameter is a programming
+    /// error, reported with `optimizer`'s name and the parameter's.
+    ///
+    /// Static, over a copy of the parameter list, so that `body` may change the optimizer's table.
+    static func forEachGradient(of parameters: [(String, Parameter)], optimizer: String,
+                                _ body: (_ index: Int, _ parameter: Parameter, _ gradient: Tensor) -> Void) {
+        OpProfiler.measure("optimizer") {
+            for (i, (name, parameter)) in parameters.enumerated() {
+                guard parameter.isTrainable, let gradient = parameter.gradient else { continue }
+                precondition(gradient.shape == parameter.shape,
+                             "\(optimizer): gradient shape \(gradient.shape) of '\(name)' differs from \(parameter.shape)")
+                body(i, parameter, gradient)
+            }
+        }
+    }
+
     private func splitKey(_ key: String) -> (Int, String)? {
         for (i, slot) in slotNames.enumerated() where key.hasPrefix(slot + ".") {
             return (i, String(key.dropFirst(slot.count + 1)))

@@ -52,38 +52,32 @@ public final class SGD: Optimizer {
     }
 
     public func step() {
-        OpProfiler.measure("optimizer") {
-            for i in table.parameters.indices {
-                let parameter = table.parameters[i].1
-                guard parameter.isTrainable, let gradient = parameter.gradient else { continue }
-                precondition(gradient.shape == parameter.shape,
-                             "SGD: gradient shape \(gradient.shape) of '\(table.parameters[i].0)' differs from \(parameter.shape)")
-                let count = parameter.value.count
-                if momentum == 0 {
-                    gradient.withUnsafeBufferPointer { g in
-                        parameter.value.withUnsafeMutableBufferPointer { p in
-                            UpdateKernels.sgd(parameter: p.baseAddress!, gradient: g.baseAddress!, momentumBuffer: nil,
-                                              count: count, firstStep: true, learningRate: learningRate, momentum: 0,
-                                              dampening: dampening, weightDecay: weightDecay, nesterov: false)
-                        }
-                    }
-                    continue
-                }
-                let firstStep = table.buffers[i] == nil
-                if firstStep { table.buffers[i] = [Slot(Tensor(uninitializedShape: parameter.shape))] }
-                let buffer = table.buffers[i]![0]
+        SlotTable.forEachGradient(of: table.parameters, optimizer: "SGD") { i, parameter, gradient in
+            let count = parameter.value.count
+            if momentum == 0 {
                 gradient.withUnsafeBufferPointer { g in
                     parameter.value.withUnsafeMutableBufferPointer { p in
-                        buffer.tensor.withUnsafeMutableBufferPointer { b in
-                            UpdateKernels.sgd(parameter: p.baseAddress!, gradient: g.baseAddress!, momentumBuffer: b.baseAddress!,
-                                              count: count, firstStep: firstStep, learningRate: learningRate,
-                                              momentum: momentum, dampening: dampening, weightDecay: weightDecay,
-                                              nesterov: nesterov)
-                        }
+                        UpdateKernels.sgd(parameter: p.baseAddress!, gradient: g.baseAddress!, momentumBuffer: nil,
+                                          count: count, firstStep: true, learningRate: learningRate, momentum: 0,
+                                          dampening: dampening, weightDecay: weightDecay, nesterov: false)
                     }
                 }
-                table.steps[i] += 1
+                return
             }
+            let firstStep = table.buffers[i] == nil
+            if firstStep { table.buffers[i] = [Slot(Tensor(uninitializedShape: parameter.shape))] }
+            let buffer = table.buffers[i]![0]
+            gradient.withUnsafeBufferPointer { g in
+                parameter.value.withUnsafeMutableBufferPointer { p in
+                    buffer.tensor.withUnsafeMutableBufferPointer { b in
+                        UpdateKernels.sgd(parameter: p.baseAddress!, gradient: g.baseAddress!, momentumBuffer: b.baseAddress!,
+                                          count: count, firstStep: firstStep, learningRate: learningRate,
+                                          momentum: momentum, dampening: dampening, weightDecay: weightDecay,
+                                          nesterov: nesterov)
+                    }
+                }
+            }
+            table.steps[i] += 1
         }
     }
 
