@@ -130,7 +130,7 @@ public struct UNetConfiguration: Codable, Sendable, Equatable {
 }
 
 /// An invalid `UNetConfiguration` value.
-public struct UNetConfigurationError: Error, CustomStringConvertible, Equatable {
+public struct UNetConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The field, e.g. "baseFilters".
     public let field: String
     /// The offending value.

@@ -57,7 +57,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 }
 
 /// An invalid `TrainingConfiguration` value.
-public struct TrainingConfigurationError: Error, CustomStringConvertible, Equatable {
+public struct TrainingConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The field.
     public let field: String
     /// The offending value.
