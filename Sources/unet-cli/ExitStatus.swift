@@ -80,7 +80,8 @@ func classify(_ error: Error) -> (message: String, status: ExitStatus) {
     case let e as TIFFError:
         switch e.kind {
         case .cannotOpen:
-            return (firstLine(e.description), FileManager.default.fileExists(atPath: e.path) ? .dataError : .noInput)
+            let missing = e.systemErrorCode == ENOENT || e.systemErrorCode == ENOTDIR
+            return (firstLine(e.description), missing ? .noInput : .dataError)
         case .writeFailed: return (firstLine(e.description), .cannotCreate)
         default: return (firstLine(e.description), .dataError)
         }
