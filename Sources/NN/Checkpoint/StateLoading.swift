@@ -14,6 +14,7 @@ public struct ShapeMismatch: Equatable, Sendable, CustomStringConvertible {
         self.found = found
     }
 
+    /// `"<name>: module <shape>, checkpoint <shape>"`.
     public var description: String { "\(name): module \(expected), checkpoint \(found)" }
 }
 
@@ -41,6 +42,7 @@ public struct StateLoadReport: Equatable, Sendable, CustomStringConvertible {
     /// True when every name matched with the right shape.
     public var isExact: Bool { missing.isEmpty && unexpected.isEmpty && shapeMismatches.isEmpty }
 
+    /// The count of loaded tensors, then one line per kind of mismatch listing every name.
     public var description: String {
         var lines = ["loaded \(loaded.count) tensors"]
         if !missing.isEmpty { lines.append("missing: \(missing.joined(separator: ", "))") }

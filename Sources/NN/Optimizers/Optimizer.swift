@@ -61,6 +61,7 @@ public struct OptimizerStateError: Error, CustomStringConvertible, Equatable {
     public let message: String
     /// Creates an error with a message.
     public init(_ message: String) { self.message = message }
+    /// `"optimizer state: <message>"`.
     public var description: String { "optimizer state: \(message)" }
 }
 

@@ -35,6 +35,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     /// The data cannot be trained on.
     case unusableData(String)
 
+    /// One line naming the epoch and batch, or what is wrong with the data.
     public var description: String {
         switch self {
         case let .nonFiniteLoss(epoch, batch, value):
