@@ -42,37 +42,41 @@ struct TIFFFileLayout {
 
     /// Reads and checks the 8-byte (classic) or 16-byte (BigTIFF) header of the file open as `fd`.
     init(fd: Int32) throws {
-        self.fd = fd
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw HeaderProblem.cannotStat(errno: errno) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw HeaderProblem.isADirectory }
-        size = Int(st.st_size)
+        let size = Int(st.st_size)
         if size == 0 { throw HeaderProblem.emptyFile }
         var header = [UInt8](repeating: 0, count: 16)
         let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 16, 0) }
         guard got >= 0 else { throw HeaderProblem.cannotRead(errno: errno) }
         let n = Int(got)
+        let little: Bool
         switch (header[0], header[1]) {
-        case (0x49, 0x49) where n >= 2: littleEndian = true
-        case (0x4D, 0x4D) where n >= 2: littleEndian = false
+        case (0x49, 0x49) where n >= 2: little = true
+        case (0x4D, 0x4D) where n >= 2: little = false
         default: throw HeaderProblem.noByteOrderMark(firstBytes: Array(header.prefix(min(n, 8))))
         }
         if n < 4 { throw HeaderProblem.headerCutShort(bytes: n, expected: 8, bigTIFF: false) }
-        let version = Self.unsigned(header, at: 2, bytes: 2, littleEndian: littleEndian)
+        let version = Self.unsigned(header, at: 2, bytes: 2, littleEndian: little)
+        let first: UInt64
         switch version {
         case 42:
             if n < 8 { throw HeaderProblem.headerCutShort(bytes: n, expected: 8, bigTIFF: false) }
-            bigTIFF = false
-            firstDirectory = Self.unsigned(header, at: 4, bytes: 4, littleEndian: littleEndian)
+            first = Self.unsigned(header, at: 4, bytes: 4, littleEndian: little)
         case 43:
             if n < 16 { throw HeaderProblem.headerCutShort(bytes: n, expected: 16, bigTIFF: true) }
-            bigTIFF = true
-            firstDirectory = Self.unsigned(header, at: 8, bytes: 8, littleEndian: littleEndian)
+            first = Self.unsigned(header, at: 8, bytes: 8, littleEndian: little)
         default:
             throw HeaderProblem.unknownVersion(version)
         }
-        if firstDirectory == 0 { throw HeaderProblem.noFirstDirectory }
-        if firstDirectory >= UInt64(size) { throw HeaderProblem.firstDirectoryPastEnd(offset: firstDirectory, fileSize: size) }
+        if first == 0 { throw HeaderProblem.noFirstDirectory }
+        if first >= UInt64(size) { throw HeaderProblem.firstDirectoryPastEnd(offset: first, fileSize: size) }
+        self.fd = fd
+        self.size = size
+        littleEndian = little
+        bigTIFF = version == 43
+        firstDirectory = first
     }
 
     /// The unsigned integer of `bytes` bytes at `offset` of `buffer`.

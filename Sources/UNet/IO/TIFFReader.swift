@@ -149,27 +149,31 @@ struct TIFFStackReader {
         do {
             return try TIFFFileLayout(fd: fd)
         } catch let problem as TIFFFileLayout.HeaderProblem {
-            switch problem {
-            case .cannotStat(let code):
-                throw TIFFError(.cannotOpen, path: path, message: "cannot stat: \(errnoDescription(code))", systemErrorCode: code)
-            case .isADirectory:
-                throw fail(.cannotOpen, "is a directory, not a file")
-            case .cannotRead(let code):
-                throw TIFFError(.cannotOpen, path: path, message: "cannot read: \(errnoDescription(code))", systemErrorCode: code)
-            case .emptyFile:
-                throw fail(.empty, "file is empty (0 bytes)")
-            case .noByteOrderMark(let bytes):
-                let shown = bytes.map { String(format: "%02X", $0) }.joined(separator: " ")
-                throw fail(.notATIFF, "not a TIFF file (no II/MM byte-order mark; starts with \(shown))")
-            case .unknownVersion(let version):
-                throw fail(.notATIFF, "not a TIFF file (byte-order mark followed by version \(version), expected 42 or 43)")
-            case let .headerCutShort(bytes, expected, bigTIFF):
-                throw fail(.truncated, "\(bigTIFF ? "BigTIFF" : "TIFF") header cut short (\(bytes) of \(expected) bytes)")
-            case .noFirstDirectory:
-                throw fail(.empty, "contains no pages (the header's first-directory offset is 0)")
-            case let .firstDirectoryPastEnd(offset, size):
-                throw fail(.truncated, "truncated: the first directory is at offset \(offset) but the file has only \(size) bytes")
-            }
+            throw error(for: problem)
+        }
+    }
+
+    func error(for problem: TIFFFileLayout.HeaderProblem) -> TIFFError {
+        switch problem {
+        case .cannotStat(let code):
+            return TIFFError(.cannotOpen, path: path, message: "cannot stat: \(errnoDescription(code))", systemErrorCode: code)
+        case .isADirectory:
+            return fail(.cannotOpen, "is a directory, not a file")
+        case .cannotRead(let code):
+            return TIFFError(.cannotOpen, path: path, message: "cannot read: \(errnoDescription(code))", systemErrorCode: code)
+        case .emptyFile:
+            return fail(.empty, "file is empty (0 bytes)")
+        case .noByteOrderMark(let bytes):
+            let shown = bytes.map { String(format: "%02X", $0) }.joined(separator: " ")
+            return fail(.notATIFF, "not a TIFF file (no II/MM byte-order mark; starts with \(shown))")
+        case .unknownVersion(let version):
+            return fail(.notATIFF, "not a TIFF file (byte-order mark followed by version \(version), expected 42 or 43)")
+        case let .headerCutShort(bytes, expected, bigTIFF):
+            return fail(.truncated, "\(bigTIFF ? "BigTIFF" : "TIFF") header cut short (\(bytes) of \(expected) bytes)")
+        case .noFirstDirectory:
+            return fail(.empty, "contains no pages (the header's first-directory offset is 0)")
+        case let .firstDirectoryPastEnd(offset, size):
+            return fail(.truncated, "truncated: the first directory is at offset \(offset) but the file has only \(size) bytes")
         }
     }
 
