@@ -14,7 +14,7 @@ struct Evaluate: ParsableCommand {
             v_rand, v_info, cost.
 
             Example:
-              unet evaluate --model runs/x/best.safetensors --data ../shared/data/isbi2012 --val-slices 25-29 --json
+              unet evaluate --model runs/x/best.safetensors --data data/isbi2012 --val-slices 25-29 --json
 
             \(ExitStatus.helpTable)
             """)
@@ -49,9 +49,9 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        let checkpoint = try CheckpointSummary(path: model, flag: "--model")
+        let checkpoint = try loadCheckpoint(model, flag: "--model")
         let dataset = try loadDataset(folder: fileURL(data), flag: "--data", validationSlices: valSlices?.range)
-        let network = try checkpoint.loadModel()
+        let network = try checkpoint.makeModel()
         let slices = all ? dataset.slices : dataset.validation
         let segmenter = Segmenter(model: network, tileSize: tile, testTimeAugmentation: tta)
         let start = Date()

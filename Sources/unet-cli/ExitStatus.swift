@@ -80,7 +80,8 @@ func classify(_ error: Error) -> (message: String, status: ExitStatus) {
     case let e as TIFFError:
         switch e.kind {
         case .cannotOpen:
-            return (firstLine(e.description), FileManager.default.fileExists(atPath: e.path) ? .dataError : .noInput)
+            let missing = e.systemErrorCode == ENOENT || e.systemErrorCode == ENOTDIR
+            return (firstLine(e.description), missing ? .noInput : .dataError)
         case .writeFailed: return (firstLine(e.description), .cannotCreate)
         default: return (firstLine(e.description), .dataError)
         }
@@ -94,11 +95,13 @@ func classify(_ error: Error) -> (message: String, status: ExitStatus) {
         default: return ("\(firstLine(e.description)) (not a valid safetensors checkpoint)", .dataError)
         }
     case let e as CheckpointError:
-        return ("\(e.path): checkpoint does not fit: \(e.problem.oneLine)", .dataError)
+        return ("\(e.path): checkpoint does not fit: \(e.problem.summary)", .dataError)
+    case let e as UNetCheckpointError:
+        return (e.description, .dataError)
     case let e as TrainingError:
         switch e {
         case .nonFiniteLoss: return (e.description, .diverged)
-        case .incompatibleCheckpoint, .unusableData: return (firstLine(e.description), .dataError)
+        case .unusableData: return (firstLine(e.description), .dataError)
         }
     case let e as PNGError:
         return (firstLine(e.description), .cannotCreate)

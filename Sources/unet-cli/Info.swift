@@ -39,15 +39,12 @@ struct Info: ParsableCommand {
     }
 
     func run() throws {
-        let summary = try CheckpointSummary(path: checkpoint, flag: "checkpoint")
-        let m = summary.metadata
+        let summary = try loadCheckpoint(checkpoint, flag: "checkpoint")
         let output = Output(
             path: checkpoint, model: summary.model, training: summary.training, parameters: summary.parameterCount,
-            epoch: summary.epoch, bestEpoch: m[MetadataKey.bestEpoch].flatMap { Int($0) },
-            bestMeanJaccard: m[MetadataKey.bestMeanJaccard].flatMap { Double($0) }, data: m[MetadataKey.data],
-            history: summary.history,
-            tensors: summary.shapes.filter { !$0.name.hasPrefix(TrainingCheckpoint.optimizerPrefix) }.count,
-            hasOptimizerState: summary.shapes.contains { $0.name.hasPrefix(TrainingCheckpoint.optimizerPrefix) })
+            epoch: summary.epoch, bestEpoch: summary.bestEpoch, bestMeanJaccard: summary.bestMeanJaccard,
+            data: summary.metadata[MetadataKey.data], history: summary.history,
+            tensors: summary.modelTensors.count, hasOptimizerState: summary.hasOptimizerState)
         if json {
             print(jsonString(output))
             return

@@ -12,7 +12,7 @@ struct Predict: ParsableCommand {
             cell (1 = cell, 0 = membrane).
 
             Example:
-              unet predict --model runs/x/best.safetensors --input ../shared/data/isbi2012/test-volume.tif \\
+              unet predict --model runs/x/best.safetensors --input data/isbi2012/test-volume.tif \\
                            --output test-probabilities.tif --preview previews/
 
             \(ExitStatus.helpTable)
@@ -44,14 +44,14 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        let checkpoint = try CheckpointSummary(path: model, flag: "--model")
+        let checkpoint = try loadCheckpoint(model, flag: "--model")
         try requireFile(input, flag: "--input")
         let outputURL = fileURL(output)
         try createFolder(outputURL.deletingLastPathComponent(), flag: "--output")
         let previewFolder = preview.map(fileURL)
         if let previewFolder { try createFolder(previewFolder, flag: "--preview") }
 
-        let network = try checkpoint.loadModel()
+        let network = try checkpoint.makeModel()
         let stack = try ImageStack.read(from: fileURL(input))
         let images = stack.normalized()
         print("Predicting \(stack.pages) page(s) of \(stack.width)x\(stack.height) from \(input) with \(checkpoint.model.summary)\(tta ? ", test-time augmentation" : "")")

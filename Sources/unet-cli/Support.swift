@@ -85,57 +85,11 @@ func loadDataset(folder: URL, flag: String, validationSlices: ClosedRange<Int>?)
     return try ISBIDataset(folder: folder, validationSlices: validationSlices, loadTest: false)
 }
 
-/// What a swift-unet checkpoint's header says (read without loading the weights).
-struct CheckpointSummary {
-    var path: String
-    var metadata: [String: String]
-    var shapes: [(name: String, shape: [Int])]
-    var model: UNetConfiguration
-    var training: TrainingConfiguration?
-    var epoch: Int?
-    var history: [EpochRecord]
-
-    /// Reads and checks the header of `path` (given with `flag`); exit 66 when missing, 65 when it is
-    /// not a swift-unet checkpoint.
-    init(path: String, flag: String) throws {
-        try requireFile(path, flag: flag)
-        self.path = path
-        let header = try SafeTensors.readHeader(from: path)
-        metadata = header.metadata
-        shapes = header.shapes
-        guard let modelJSON = metadata[MetadataKey.model] else {
-            throw CLIError(.dataError, "\(path): not a swift-unet checkpoint (no '\(MetadataKey.model)' model configuration in its metadata)")
-        }
-        guard let model = try? JSONDecoder().decode(UNetConfiguration.self, from: Data(modelJSON.utf8)) else {
-            throw CLIError(.dataError, "\(path): unreadable model configuration in its metadata")
-        }
-        do { try model.validate() } catch {
-            throw CLIError(.dataError, "\(path): \(error)")
-        }
-        self.model = model
-        training = metadata[MetadataKey.training].flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: Data($0.utf8)) }
-        epoch = metadata[MetadataKey.epoch].flatMap { Int($0) }
-        history = metadata[MetadataKey.history].flatMap { try? JSONDecoder().decode([EpochRecord].self, from: Data($0.utf8)) } ?? []
-    }
-
-    /// Weights in the file (optimizer state excluded).
-    var parameterCount: Int {
-        shapes.filter { !$0.name.hasPrefix(TrainingCheckpoint.optimizerPrefix) && !$0.name.contains("running_")
-            && !$0.name.hasSuffix("num_batches_tracked") }
-            .reduce(0) { $0 + $1.shape.reduce(1, *) }
-    }
-
-    /// Builds the model and loads the weights strictly; exit 65 when they do not fit.
-    func loadModel() throws -> UNetModel {
-        var rng = SeededGenerator(seed: 0)
-        let model = UNetModel(configuration: self.model, generator: &rng)
-        do {
-            try TrainingCheckpoint.load(from: path, into: model, optimizer: nil, strict: true)
-        } catch let error as CheckpointError {
-            throw CLIError(.dataError, "\(path): the weights do not fit the model its metadata describes (\(self.model.summary)): \(error.problem.oneLine)")
-        }
-        return model
-    }
+/// Reads the header of the checkpoint given with `flag` (exit 66 when there is no such file; the
+/// library's errors when it is not a swift-unet checkpoint).
+func loadCheckpoint(_ path: String, flag: String) throws -> CheckpointSummary {
+    try requireFile(path, flag: flag)
+    return try CheckpointSummary.load(path: path)
 }
 
 /// Whether standard output is a terminal.
@@ -157,24 +111,6 @@ func formatDuration(_ seconds: Double) -> String {
 var programName: String {
     let argv0 = CommandLine.arguments.first ?? "unet"
     return argv0.contains("/") ? argv0 : "unet"
-}
-
-extension CheckpointError.Problem {
-    /// A one-line summary.
-    var oneLine: String {
-        switch self {
-        case .stateMismatch(let report):
-            var parts: [String] = []
-            if let first = report.shapeMismatches.first {
-                parts.append("\(report.shapeMismatches.count) tensor(s) of another shape, e.g. \(first)")
-            }
-            if let first = report.missing.first { parts.append("\(report.missing.count) missing, e.g. \(first)") }
-            if let first = report.unexpected.first { parts.append("\(report.unexpected.count) unexpected, e.g. \(first)") }
-            return parts.joined(separator: "; ")
-        case .optimizerState(let message): return message
-        case .invalidMetadata(let message): return message
-        }
-    }
 }
 
 /// "3-7", "5" or "0,2,9".

@@ -33,7 +33,7 @@ struct Train: ParsableCommand {
 
             Examples:
               unet train                                   # synthetic data, a few minutes on 2 cores
-              unet train --data ../shared/data/isbi2012 --val-slices 25-29 --epochs 50 --tile 256
+              unet train --data data/isbi2012 --val-slices 25-29 --epochs 50 --tile 256
               unet train --resume runs/20250101-120000/last.safetensors --epochs 20
 
             \(ExitStatus.helpTable)
@@ -234,45 +234,32 @@ struct Train: ParsableCommand {
     // MARK: resume
 
     func resumingTrainer(from path: String) throws -> Trainer {
-        let checkpoint = try CheckpointSummary(path: path, flag: "--resume")
-        guard let training = checkpoint.training else {
-            throw CLIError(.dataError, "\(path): not a training checkpoint (no '\(MetadataKey.training)' in its metadata): it cannot be resumed")
-        }
-        do { try training.validate() } catch { throw CLIError(.dataError, "\(path): \(error)") }
-        let completed = checkpoint.epoch ?? checkpoint.history.count
+        let checkpoint = try loadCheckpoint(path, flag: "--resume")
+        let training = try checkpoint.resumableTrainingConfiguration()
+        let completed = checkpoint.completedEpochs
         let total = epochs ?? training.epochs
         if total <= completed {
             throw CLIError.usage("--epochs \(total): \(path) has already trained \(completed) epoch(s); pass --epochs N with N > \(completed) to continue")
         }
-        let checkpointFolder = fileURL(path).deletingLastPathComponent()
         let dataFolder: URL
         if let data {
             dataFolder = fileURL(data)
-        } else if let recorded = checkpoint.metadata[MetadataKey.data], !recorded.isEmpty {
-            dataFolder = URL(fileURLWithPath: recorded)
+        } else if let recorded = checkpoint.recordedDataFolder {
+            dataFolder = recorded
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: recorded, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw CLIError(.noInput, "--resume \(path): its data folder \(recorded) no longer exists; pass --data DIR")
+            guard FileManager.default.fileExists(atPath: recorded.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CLIError(.noInput, "--resume \(path): its data folder \(recorded.path) no longer exists; pass --data DIR")
             }
         } else {
             throw CLIError.usage("--resume \(path): the checkpoint does not record its data folder; pass --data DIR")
         }
-        let split = valSlices?.range ?? recordedValidationSlices(in: checkpointFolder)
+        let split = valSlices?.range ?? checkpoint.recordedValidationSlices
         let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split)
-        let runFolder = out.map(fileURL) ?? checkpointFolder
+        let runFolder = out.map(fileURL) ?? checkpoint.runFolder
         try createFolder(runFolder, flag: "--out")
         print("Resuming \(path): \(completed) of \(total) epochs done")
-        return try Trainer.resuming(from: fileURL(path), trainSlices: dataset.train, validationSlices: dataset.validation,
+        return try Trainer.resuming(from: checkpoint.url, trainSlices: dataset.train, validationSlices: dataset.validation,
                                     runFolder: runFolder, epochs: total, dataDescription: dataFolder.path)
-    }
-
-    /// The validation slices recorded in a run folder's config.json, if any.
-    func recordedValidationSlices(in folder: URL) -> ClosedRange<Int>? {
-        struct Recorded: Decodable { var validationSlices: [Int] }
-        guard let data = try? Data(contentsOf: folder.appendingPathComponent("config.json")),
-              let recorded = try? JSONDecoder().decode(Recorded.self, from: data),
-              let lo = recorded.validationSlices.min(), let hi = recorded.validationSlices.max() else { return nil }
-        return lo...hi
     }
 
     // MARK: training loop

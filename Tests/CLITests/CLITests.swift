@@ -323,6 +323,27 @@ final class CLITests: XCTestCase {
         try expectOneLineError(r, status: 65, mentioning: otherURL.path)
         XCTAssertTrue(r.stderr.contains("do not fit"), r.stderr)
 
+        // Metadata keys renamed (same length, so the header stays well-formed): no model configuration
+        // makes it no swift-unet checkpoint; no training configuration makes it impossible to resume.
+        func renaming(_ key: String, to replacement: String, name: String) throws -> URL {
+            let needle = [UInt8](key.utf8)
+            let at = try XCTUnwrap((0...(bytes.count - needle.count)).first { Array(bytes[$0..<($0 + needle.count)]) == needle },
+                                   "no \(key) in the checkpoint header")
+            var edited = bytes
+            edited.replaceSubrange(at..<(at + needle.count), with: [UInt8](replacement.utf8))
+            let url = f.root.appendingPathComponent(name)
+            try Data(edited).write(to: url)
+            return url
+        }
+        let noModel = try renaming("\"unet.model\"", to: "\"unet.mode_\"", name: "no-model.safetensors")
+        let info = try unet(["info", noModel.path])
+        try expectOneLineError(info, status: 65, mentioning: noModel.path)
+        XCTAssertTrue(info.stderr.contains("not a swift-unet checkpoint"), info.stderr)
+        let noTraining = try renaming("\"unet.training\"", to: "\"unet.trainin_\"", name: "no-training.safetensors")
+        let resume = try unet(["train", "--resume", noTraining.path, "--epochs", "3", "--out", f.root.appendingPathComponent("no-training-run").path])
+        try expectOneLineError(resume, status: 65, mentioning: noTraining.path)
+        XCTAssertTrue(resume.stderr.contains("cannot be resumed"), resume.stderr)
+
         // Labels that are not 0/255: the volume given as labels.
         let badLabels = f.root.appendingPathComponent("bad-labels")
         try FileManager.default.createDirectory(at: badLabels, withIntermediateDirectories: true)

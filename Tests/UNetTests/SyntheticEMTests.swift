@@ -100,20 +100,44 @@ final class SyntheticEMTests: XCTestCase {
         XCTAssertEqual(inMemory.test, data.test)
     }
 
-    /// Writes preview PNGs when UNET_PREVIEW_DIR is set (a look at the generator, not a check).
-    func testPreviewWhenRequested() throws {
-        guard let dir = ProcessInfo.processInfo.environment["UNET_PREVIEW_DIR"] else { return }
+    /// The preview PNGs of synthetic slices (written into UNET_PREVIEW_DIR when it is set, for a look at
+    /// the generator, else into a temporary folder) decode to exactly the slice's image and labels.
+    func testPreviewPNGsHoldTheSlices() throws {
+        let dir = previewFolder()
         let em = SyntheticEM(width: 256, height: 256, seed: 2012)
         for i in 0..<2 {
             let s = em.slice(i)
-            try PNG.write(gray: s.image, width: 256, height: 256, to: URL(fileURLWithPath: "\(dir)/synthetic-\(i).png"))
-            try PNG.write(gray: s.label, width: 256, height: 256, to: URL(fileURLWithPath: "\(dir)/synthetic-\(i)-label.png"))
+            let imageURL = dir.appendingPathComponent("synthetic-\(i).png")
+            let labelURL = dir.appendingPathComponent("synthetic-\(i)-label.png")
+            try PNG.write(gray: s.image, width: 256, height: 256, to: imageURL)
+            try PNG.write(gray: s.label, width: 256, height: 256, to: labelURL)
+            XCTAssertEqual(try PNG.read(from: imageURL), PNGImage(width: 256, height: 256, channels: 1, pixels: s.image))
+            XCTAssertEqual(try PNG.read(from: labelURL), PNGImage(width: 256, height: 256, channels: 1, pixels: s.label))
         }
+    }
+
+    /// A 256^2 crop of the real ISBI volume next to the synthetic previews, for comparing the two by eye;
+    /// the crop must decode to the volume's pixels.
+    func testPreviewOfTheRealVolumeCrop() throws {
         let real = ISBIDatasetTests.realDataFolder.appendingPathComponent("train-volume.tif")
-        if let stack = try? ImageStack.read(from: real) {
-            let page = stack.page(0)
-            let crop = (0..<(256 * 256)).map { UInt8(page[($0 / 256) * stack.width + $0 % 256]) }
-            try PNG.write(gray: crop, width: 256, height: 256, to: URL(fileURLWithPath: "\(dir)/isbi-0-crop.png"))
+        guard FileManager.default.fileExists(atPath: real.path) else {
+            throw XCTSkip("the real ISBI 2012 volume is not at \(real.path)")
         }
+        let stack = try ImageStack.read(from: real)
+        try XCTSkipIf(stack.width < 256 || stack.height < 256, "\(real.path) is smaller than 256 x 256")
+        let page = stack.page(0)
+        let crop = (0..<(256 * 256)).map { UInt8(page[($0 / 256) * stack.width + $0 % 256]) }
+        let url = previewFolder().appendingPathComponent("isbi-0-crop.png")
+        try PNG.write(gray: crop, width: 256, height: 256, to: url)
+        XCTAssertEqual(try PNG.read(from: url).pixels, crop)
+    }
+
+    private func previewFolder() -> URL {
+        if let dir = ProcessInfo.processInfo.environment["UNET_PREVIEW_DIR"] {
+            let url = URL(fileURLWithPath: dir)
+            try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            return url
+        }
+        return makeTemporaryFolder(self)
     }
 }

@@ -142,6 +142,11 @@ final class TIFFStackTests: XCTestCase {
         assertTIFFError(.cannotOpen, page: .some(nil), ["nope.tif", "cannot open", "No such file"]) {
             try ImageStack.read(path: path)
         }
+        XCTAssertThrowsError(try ImageStack.read(path: path)) { error in
+            XCTAssertEqual((error as? TIFFErrorForTests)?.systemErrorCode, ENOENT, "\(error)")
+        }
+        let folder = makeTemporaryFolder(self)
+        assertTIFFError(.cannotOpen, [folder.path, "is a directory, not a file"]) { try ImageStack.read(from: folder) }
     }
 
     func testRandomBytesAreNotATIFF() {
@@ -186,7 +191,8 @@ final class TIFFStackTests: XCTestCase {
         let secondIFD = Int(full[nextPointer]) | Int(full[nextPointer + 1]) << 8 | Int(full[nextPointer + 2]) << 16
         XCTAssertGreaterThan(secondIFD, 0)
         write(Array(full.prefix(secondIFD + 4)), to: cut)
-        assertTIFFError(.truncated, ["cut.tif", "chain of directories is broken after 1 page(s)", "Error fetching directory link"]) {
+        assertTIFFError(.truncated, ["cut.tif", "chain of directories is broken after 1 page(s)",
+                                     "directory 1 at offset \(secondIFD) announces", "run past the end of the file (\(secondIFD + 4) bytes)"]) {
             try ImageStack.read(from: cut)
         }
 
@@ -194,8 +200,58 @@ final class TIFFStackTests: XCTestCase {
         var page = HandTIFF.page(width: 64, height: 64)
         page.entries[273] = (4, [100_000])
         write(HandTIFF.make([page]), to: cut)
-        assertTIFFError(.truncated, page: 0, ["cut.tif: page 0:", "strip 0 could not be read", "libtiff:"]) {
+        assertTIFFError(.truncated, page: 0, ["cut.tif: page 0:", "strip 0 could not be read",
+                                              "strip 0's 4096 bytes at offset 100000 run past the end of the file", "libtiff:"]) {
             try ImageStack.read(from: cut)
+        }
+    }
+
+    func testPixelDataCutShortIsTruncated() throws {
+        // One uncompressed 64 x 64 strip whose directory comes first and whose 4096 bytes the file stops
+        // 1000 bytes into: the file was cut while being copied.
+        let url = makeTemporaryFolder(self).appendingPathComponent("short.tif")
+        var page = HandTIFF.page(width: 64, height: 64, data: [])
+        let stripOffset = 8 + 2 + 12 * 9 + 4   // after the header and the directory of 9 entries
+        page.entries[273] = (4, [UInt32(stripOffset)])
+        page.entries[279] = (4, [4096])
+        let bytes = HandTIFF.make([page]) + [UInt8](repeating: 77, count: 1000)
+        XCTAssertEqual(bytes.count, stripOffset + 1000, "the directory has 9 entries and no out-of-line values")
+        write(bytes, to: url)
+        assertTIFFError(.truncated, page: 0, ["short.tif: page 0:", "strip 0 could not be read",
+                                              "strip 0's 4096 bytes at offset \(stripOffset) run past the end of the file (\(bytes.count) bytes)"]) {
+            try ImageStack.read(from: url)
+        }
+    }
+
+    func testTagValuesCutOffAreTruncated() throws {
+        // Four strips: StripOffsets and StripByteCounts (16 bytes each) are stored after the directory;
+        // the file stops right after the directory.
+        let url = makeTemporaryFolder(self).appendingPathComponent("tags.tif")
+        var page = HandTIFF.page(width: 64, height: 64)
+        page.entries[278] = (4, [16])
+        page.entries[273] = (4, (0..<4).map { UInt32(8 + 1024 * $0) })
+        page.entries[279] = (4, [1024, 1024, 1024, 1024])
+        let full = HandTIFF.make([page])
+        let directoryEnd = 8 + 4096 + 2 + 12 * 9 + 4
+        XCTAssertEqual(full.count, directoryEnd + 32, "two out-of-line arrays of 16 bytes after the directory")
+        write(Array(full.prefix(directoryEnd)), to: url)
+        assertTIFFError(.truncated, ["tags.tif", "directory 0: the 16 bytes of tag 273 at offset \(directoryEnd)",
+                                     "run past the end of the file (\(directoryEnd) bytes)"]) {
+            try ImageStack.read(from: url)
+        }
+        // The same file whole reads.
+        write(full, to: url)
+        XCTAssertEqual(try ImageStack.read(from: url).pixels, page.data.map(Float.init))
+    }
+
+    func testUndecodableStripWithinTheFileIsCorrupt() throws {
+        // An LZW strip of bytes that are not LZW: all there, but not decodable.
+        let url = makeTemporaryFolder(self).appendingPathComponent("lzw.tif")
+        var page = HandTIFF.page(width: 64, height: 64, data: [UInt8](repeating: 0xFF, count: 512))
+        page.entries[259] = (3, [5])
+        write(HandTIFF.make([page]), to: url)
+        assertTIFFError(.corrupt, page: 0, ["lzw.tif: page 0:"]) {
+            try ImageStack.read(from: url)
         }
     }
 

@@ -121,8 +121,8 @@ final class TrainerTests: XCTestCase {
         }
     }
 
-    /// A fixed-seed run's loss curve, recorded before the performance work: optimisations must not
-    /// change what is computed beyond float reassociation.
+    /// A fixed-seed run's loss curve, recorded once: changes to the kernels must not change what is
+    /// computed beyond float reassociation.
     func testFixedSeedLossCurveIsUnchanged() throws {
         let trainer = try makeTrainer(epochs: 3, seed: 11)
         try trainer.run()

@@ -65,16 +65,17 @@ enum FileIO {
 
 /// A temporary file in the destination's folder that becomes `path` on `commit()` (fsync, rename,
 /// fsync of the folder), or disappears if never committed: a crash or `kill -9` leaves either the old
-/// file or the complete new one. Used for checkpoints and image outputs.
-public final class AtomicFileWriter {
+/// file or the complete new one. Used for checkpoints and image outputs; package-only plumbing (its
+/// failures reach users as `FileWriteError`).
+package final class AtomicFileWriter {
     /// The destination.
-    public let path: String
+    package let path: String
     let temporaryPath: String
     private var fd: Int32
     private var committed = false
 
     /// Creates the temporary file next to `path`.
-    public init(path: String) throws {
+    package init(path: String) throws {
         self.path = path
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
@@ -93,7 +94,7 @@ public final class AtomicFileWriter {
     }
 
     /// Appends `count` bytes.
-    public func write(_ source: UnsafeRawPointer, count: Int) throws {
+    package func write(_ source: UnsafeRawPointer, count: Int) throws {
         var done = 0
         while done < count {
             let n = systemWrite(fd, source + done, count - done)
@@ -106,7 +107,7 @@ public final class AtomicFileWriter {
     }
 
     /// Appends `bytes`.
-    public func write(_ bytes: [UInt8]) throws {
+    package func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { raw in
             if raw.count > 0 { try write(raw.baseAddress!, count: raw.count) }
         }
@@ -114,7 +115,7 @@ public final class AtomicFileWriter {
 
     /// Flushes the data to disk, renames the temporary file over `path` and syncs the directory,
     /// so a crash leaves either the old file or the complete new one.
-    public func commit() throws {
+    package func commit() throws {
         guard fsync(fd) == 0 else {
             throw FileWriteError(path: path, reason: "fsync: \(String(cString: strerror(errno)))")
         }
@@ -137,7 +138,7 @@ public final class AtomicFileWriter {
     }
 
     /// Writes `bytes` to `path` atomically.
-    public static func write(_ bytes: [UInt8], to path: String) throws {
+    package static func write(_ bytes: [UInt8], to path: String) throws {
         let writer = try AtomicFileWriter(path: path)
         try writer.write(bytes)
         try writer.commit()
@@ -150,6 +151,7 @@ public struct FileWriteError: Error, CustomStringConvertible, Equatable {
     public let path: String
     /// What went wrong.
     public let reason: String
+    /// `"<path>: write failed: <reason>"`.
     public var description: String { "\(path): write failed: \(reason)" }
 }
 

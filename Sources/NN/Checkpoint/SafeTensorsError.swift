@@ -63,6 +63,7 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
         case invalidName(String)
     }
 
+    /// `"<path>: <problem>"`, one line.
     public var description: String { "\(path): \(problem.message)" }
 }
 

@@ -14,6 +14,7 @@ public struct ShapeMismatch: Equatable, Sendable, CustomStringConvertible {
         self.found = found
     }
 
+    /// `"<name>: module <shape>, checkpoint <shape>"`.
     public var description: String { "\(name): module \(expected), checkpoint \(found)" }
 }
 
@@ -41,6 +42,7 @@ public struct StateLoadReport: Equatable, Sendable, CustomStringConvertible {
     /// True when every name matched with the right shape.
     public var isExact: Bool { missing.isEmpty && unexpected.isEmpty && shapeMismatches.isEmpty }
 
+    /// The count of loaded tensors, then one line per kind of mismatch listing every name.
     public var description: String {
         var lines = ["loaded \(loaded.count) tensors"]
         if !missing.isEmpty { lines.append("missing: \(missing.joined(separator: ", "))") }
@@ -73,12 +75,32 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable {
         case invalidMetadata(String)
     }
 
+    /// `"<path>: <problem>"`; a state mismatch lists every tensor, one line per kind of mismatch.
     public var description: String {
         switch problem {
         case .stateMismatch(let report):
             return "\(path): checkpoint does not match the module (strict loading, nothing loaded):\n\(report)"
         case .optimizerState(let message): return "\(path): \(message)"
         case .invalidMetadata(let message): return "\(path): \(message)"
+        }
+    }
+}
+
+extension CheckpointError.Problem {
+    /// The problem in one line: for a state mismatch, the count and first example of each kind
+    /// ("2 tensor(s) of another shape, e.g. conv.weight: module [8, 1, 3, 3], checkpoint [4, 1, 3, 3]").
+    public var summary: String {
+        switch self {
+        case .stateMismatch(let report):
+            var parts: [String] = []
+            if let first = report.shapeMismatches.first {
+                parts.append("\(report.shapeMismatches.count) tensor(s) of another shape, e.g. \(first)")
+            }
+            if let first = report.missing.first { parts.append("\(report.missing.count) missing, e.g. \(first)") }
+            if let first = report.unexpected.first { parts.append("\(report.unexpected.count) unexpected, e.g. \(first)") }
+            return parts.joined(separator: "; ")
+        case .optimizerState(let message): return message
+        case .invalidMetadata(let message): return message
         }
     }
 }

@@ -23,6 +23,7 @@ open class Module {
     /// True in training mode (batch norm uses batch statistics, dropout drops). Set with `train(_:)`.
     public private(set) var isTraining = true
 
+    /// Creates a module; subclasses set their parameters and children before calling it.
     public init() {}
 
     /// Sets training (true) or evaluation (false) mode on this module and all its descendants.

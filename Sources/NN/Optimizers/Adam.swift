@@ -12,7 +12,9 @@
 ///
 /// State: `m.<name>` and `v.<name>` tensors and a `step.<name>` count per parameter.
 public class Adam: Optimizer {
+    /// "adam", or "adamw" with decoupled weight decay.
     public var kind: String { decoupledWeightDecay ? "adamw" : "adam" }
+    /// The step size `lr`.
     public var learningRate: Float
     /// Decay rate of the first-moment average.
     public let beta1: Float
@@ -24,6 +26,7 @@ public class Adam: Optimizer {
     public let weightDecay: Float
     /// True for AdamW's decoupled weight decay.
     public let decoupledWeightDecay: Bool
+    /// The parameters this optimizer updates, by dotted name.
     public var parameters: [(String, Parameter)] { table.parameters }
     private var table: SlotTable
 
@@ -50,6 +53,7 @@ public class Adam: Optimizer {
                   epsilon: epsilon, weightDecay: weightDecay)
     }
 
+    /// The hyper-parameters as text: learning rate, betas, epsilon, weight decay and its kind.
     public var configuration: [String: String] {
         ["learning_rate": "\(learningRate)", "beta1": "\(beta1)", "beta2": "\(beta2)", "epsilon": "\(epsilon)",
          "weight_decay": "\(weightDecay)", "decoupled_weight_decay": "\(decoupledWeightDecay)"]
@@ -60,32 +64,27 @@ public class Adam: Optimizer {
         table.parameters.firstIndex { $0.0 == name }.map { table.steps[$0] } ?? 0
     }
 
+    /// One Adam (or AdamW) update of every trainable parameter that has a gradient.
     public func step() {
-        OpProfiler.measure("optimizer") {
-            for i in table.parameters.indices {
-                let parameter = table.parameters[i].1
-                guard parameter.isTrainable, let gradient = parameter.gradient else { continue }
-                precondition(gradient.shape == parameter.shape,
-                             "Adam: gradient shape \(gradient.shape) of '\(table.parameters[i].0)' differs from \(parameter.shape)")
-                if table.buffers[i] == nil {
-                    table.buffers[i] = [Slot(Tensor.zeros(parameter.shape)), Slot(Tensor.zeros(parameter.shape))]
-                }
-                let slots = table.buffers[i]!
-                let m = slots[0], v = slots[1]
-                table.steps[i] += 1
-                let step = table.steps[i]
-                let count = parameter.value.count
-                gradient.withUnsafeBufferPointer { g in
-                    parameter.value.withUnsafeMutableBufferPointer { p in
-                        m.tensor.withUnsafeMutableBufferPointer { mp in
-                            v.tensor.withUnsafeMutableBufferPointer { vp in
-                                UpdateKernels.adam(parameter: p.baseAddress!, gradient: g.baseAddress!,
-                                                   m: mp.baseAddress!, v: vp.baseAddress!, count: count,
-                                                   step: step, learningRate: learningRate, beta1: beta1,
-                                                   beta2: beta2, epsilon: epsilon,
-                                                   l2: decoupledWeightDecay ? 0 : weightDecay,
-                                                   decoupledDecay: decoupledWeightDecay ? weightDecay : 0)
-                            }
+        SlotTable.forEachGradient(of: table.parameters, optimizer: "Adam") { i, parameter, gradient in
+            if table.buffers[i] == nil {
+                table.buffers[i] = [Slot(Tensor.zeros(parameter.shape)), Slot(Tensor.zeros(parameter.shape))]
+            }
+            let slots = table.buffers[i]!
+            let m = slots[0], v = slots[1]
+            table.steps[i] += 1
+            let step = table.steps[i]
+            let count = parameter.value.count
+            gradient.withUnsafeBufferPointer { g in
+                parameter.value.withUnsafeMutableBufferPointer { p in
+                    m.tensor.withUnsafeMutableBufferPointer { mp in
+                        v.tensor.withUnsafeMutableBufferPointer { vp in
+                            UpdateKernels.adam(parameter: p.baseAddress!, gradient: g.baseAddress!,
+                                               m: mp.baseAddress!, v: vp.baseAddress!, count: count,
+                                               step: step, learningRate: learningRate, beta1: beta1,
+                                               beta2: beta2, epsilon: epsilon,
+                                               l2: decoupledWeightDecay ? 0 : weightDecay,
+                                               decoupledDecay: decoupledWeightDecay ? weightDecay : 0)
                         }
                     }
                 }
@@ -93,8 +92,10 @@ public class Adam: Optimizer {
         }
     }
 
+    /// The `m.<name>` and `v.<name>` moments, `step.<name>` counts and the learning rate.
     public func exportState() -> OptimizerState { table.export(learningRate: learningRate, includeSteps: true) }
 
+    /// Restores state from `exportState()`; throws, changing nothing, when it does not fit.
     public func importState(_ state: OptimizerState) throws {
         if let lr = try table.importing(state, includeSteps: true) { learningRate = lr }
     }

@@ -22,7 +22,9 @@ public protocol LearningRateSchedule {
 }
 
 extension LearningRateSchedule {
+    /// No state: stateless schedules depend on the epoch alone.
     public func exportState() -> [String: Double] { [:] }
+    /// Nothing to restore for stateless schedules.
     public mutating func importState(_ state: [String: Double]) throws {}
 
     /// Sets `optimizer.learningRate` to the rate for the next epoch; returns it.
@@ -56,6 +58,7 @@ public struct StepSchedule: LearningRateSchedule, Sendable {
         Float(Double(initialRate) * pow(Double(gamma), Double(epoch / stepSize)))
     }
 
+    /// `rate(atEpoch: epoch + 1)`.
     public func nextRate(afterEpoch epoch: Int, currentRate: Float, metric: Double?) -> Float { rate(atEpoch: epoch + 1) }
 }
 
@@ -85,6 +88,7 @@ public struct CosineSchedule: LearningRateSchedule, Sendable {
         return Float(lo + (hi - lo) * (1 + cos(Double.pi * e / Double(periodEpochs))) / 2)
     }
 
+    /// `rate(atEpoch: epoch + 1)`.
     public func nextRate(afterEpoch epoch: Int, currentRate: Float, metric: Double?) -> Float { rate(atEpoch: epoch + 1) }
 }
 
@@ -94,8 +98,14 @@ public struct CosineSchedule: LearningRateSchedule, Sendable {
 /// (`.maximize`). After a reduction, `cooldown` epochs pass before bad epochs count again.
 public struct ReduceOnPlateau: LearningRateSchedule, Sendable {
     /// Whether smaller or larger metric values are better.
-    public enum Mode: Sendable { case minimize, maximize }
+    public enum Mode: Sendable {
+        /// Smaller is better (a loss).
+        case minimize
+        /// Larger is better (an accuracy, a Jaccard).
+        case maximize
+    }
 
+    /// Whether the monitored metric is to be minimized or maximized.
     public var mode: Mode
     /// Multiplier applied to the rate on a plateau.
     public var factor: Float
@@ -134,6 +144,8 @@ public struct ReduceOnPlateau: LearningRateSchedule, Sendable {
         }
     }
 
+    /// Counts the epoch as good or bad by `metric` and returns the reduced rate once more than
+    /// `patience` bad epochs have passed; the current rate otherwise, or when `metric` is nil.
     public mutating func nextRate(afterEpoch epoch: Int, currentRate: Float, metric: Double?) -> Float {
         guard let metric else { return currentRate }
         if let b = best, !isBetter(metric, than: b) {
@@ -153,12 +165,14 @@ public struct ReduceOnPlateau: LearningRateSchedule, Sendable {
         return currentRate - reduced > 1e-8 ? reduced : currentRate
     }
 
+    /// `best` (when known), `bad_epochs` and `cooldown_left`.
     public func exportState() -> [String: Double] {
         var state: [String: Double] = ["bad_epochs": Double(badEpochs), "cooldown_left": Double(cooldownLeft)]
         if let best { state["best"] = best }
         return state
     }
 
+    /// Restores `exportState()`; throws `OptimizerStateError` when a count is missing or invalid.
     public mutating func importState(_ state: [String: Double]) throws {
         guard let bad = state["bad_epochs"], let cool = state["cooldown_left"], bad >= 0, cool >= 0,
               bad < 1e9, cool < 1e9 else {

@@ -61,6 +61,7 @@ public struct OptimizerStateError: Error, CustomStringConvertible, Equatable {
     public let message: String
     /// Creates an error with a message.
     public init(_ message: String) { self.message = message }
+    /// `"optimizer state: <message>"`.
     public var description: String { "optimizer state: \(message)" }
 }
 
@@ -147,6 +148,24 @@ struct SlotTable {
         buffers = newBuffers.map { $0?.map { Slot($0!) } }
         steps = newSteps
         return learningRate
+    }
+
+    /// The walk every optimizer's `step()` makes: calls `body` with the index, the parameter and its
+    /// gradient for each trainable parameter that has a gradient, in `parameters` order, timed as the
+    /// profiler's "optimizer" category. A gradient of another shape than its parameter is a programming
+    /// error, reported with `optimizer`'s name and the parameter's.
+    ///
+    /// Static, over a copy of the parameter list, so that `body` may change the optimizer's table.
+    static func forEachGradient(of parameters: [(String, Parameter)], optimizer: String,
+                                _ body: (_ index: Int, _ parameter: Parameter, _ gradient: Tensor) -> Void) {
+        OpProfiler.measure("optimizer") {
+            for (i, (name, parameter)) in parameters.enumerated() {
+                guard parameter.isTrainable, let gradient = parameter.gradient else { continue }
+                precondition(gradient.shape == parameter.shape,
+                             "\(optimizer): gradient shape \(gradient.shape) of '\(name)' differs from \(parameter.shape)")
+                body(i, parameter, gradient)
+            }
+        }
     }
 
     private func splitKey(_ key: String) -> (Int, String)? {

@@ -11,7 +11,9 @@
 ///
 /// State: one `momentum_buffer.<name>` tensor per parameter once it has taken a step with momentum.
 public final class SGD: Optimizer {
+    /// "sgd".
     public let kind = "sgd"
+    /// The step size.
     public var learningRate: Float
     /// Momentum factor (0 disables the buffer).
     public let momentum: Float
@@ -21,6 +23,7 @@ public final class SGD: Optimizer {
     public let weightDecay: Float
     /// Nesterov momentum (needs `momentum > 0` and `dampening == 0`).
     public let nesterov: Bool
+    /// The parameters this optimizer updates, by dotted name.
     public var parameters: [(String, Parameter)] { table.parameters }
     private var table: SlotTable
 
@@ -46,49 +49,47 @@ public final class SGD: Optimizer {
                   dampening: dampening, weightDecay: weightDecay, nesterov: nesterov)
     }
 
+    /// The hyper-parameters as text: learning rate, momentum, dampening, weight decay, Nesterov.
     public var configuration: [String: String] {
         ["learning_rate": "\(learningRate)", "momentum": "\(momentum)", "dampening": "\(dampening)",
          "weight_decay": "\(weightDecay)", "nesterov": "\(nesterov)"]
     }
 
+    /// One SGD update of every trainable parameter that has a gradient.
     public func step() {
-        OpProfiler.measure("optimizer") {
-            for i in table.parameters.indices {
-                let parameter = table.parameters[i].1
-                guard parameter.isTrainable, let gradient = parameter.gradient else { continue }
-                precondition(gradient.shape == parameter.shape,
-                             "SGD: gradient shape \(gradient.shape) of '\(table.parameters[i].0)' differs from \(parameter.shape)")
-                let count = parameter.value.count
-                if momentum == 0 {
-                    gradient.withUnsafeBufferPointer { g in
-                        parameter.value.withUnsafeMutableBufferPointer { p in
-                            UpdateKernels.sgd(parameter: p.baseAddress!, gradient: g.baseAddress!, momentumBuffer: nil,
-                                              count: count, firstStep: true, learningRate: learningRate, momentum: 0,
-                                              dampening: dampening, weightDecay: weightDecay, nesterov: false)
-                        }
-                    }
-                    continue
-                }
-                let firstStep = table.buffers[i] == nil
-                if firstStep { table.buffers[i] = [Slot(Tensor(uninitializedShape: parameter.shape))] }
-                let buffer = table.buffers[i]![0]
+        SlotTable.forEachGradient(of: table.parameters, optimizer: "SGD") { i, parameter, gradient in
+            let count = parameter.value.count
+            if momentum == 0 {
                 gradient.withUnsafeBufferPointer { g in
                     parameter.value.withUnsafeMutableBufferPointer { p in
-                        buffer.tensor.withUnsafeMutableBufferPointer { b in
-                            UpdateKernels.sgd(parameter: p.baseAddress!, gradient: g.baseAddress!, momentumBuffer: b.baseAddress!,
-                                              count: count, firstStep: firstStep, learningRate: learningRate,
-                                              momentum: momentum, dampening: dampening, weightDecay: weightDecay,
-                                              nesterov: nesterov)
-                        }
+                        UpdateKernels.sgd(parameter: p.baseAddress!, gradient: g.baseAddress!, momentumBuffer: nil,
+                                          count: count, firstStep: true, learningRate: learningRate, momentum: 0,
+                                          dampening: dampening, weightDecay: weightDecay, nesterov: false)
                     }
                 }
-                table.steps[i] += 1
+                return
             }
+            let firstStep = table.buffers[i] == nil
+            if firstStep { table.buffers[i] = [Slot(Tensor(uninitializedShape: parameter.shape))] }
+            let buffer = table.buffers[i]![0]
+            gradient.withUnsafeBufferPointer { g in
+                parameter.value.withUnsafeMutableBufferPointer { p in
+                    buffer.tensor.withUnsafeMutableBufferPointer { b in
+                        UpdateKernels.sgd(parameter: p.baseAddress!, gradient: g.baseAddress!, momentumBuffer: b.baseAddress!,
+                                          count: count, firstStep: firstStep, learningRate: learningRate,
+                                          momentum: momentum, dampening: dampening, weightDecay: weightDecay,
+                                          nesterov: nesterov)
+                    }
+                }
+            }
+            table.steps[i] += 1
         }
     }
 
+    /// The `momentum_buffer.<name>` tensors and the learning rate.
     public func exportState() -> OptimizerState { table.export(learningRate: learningRate, includeSteps: false) }
 
+    /// Restores state from `exportState()`; throws, changing nothing, when it does not fit.
     public func importState(_ state: OptimizerState) throws {
         if let lr = try table.importing(state, includeSteps: false) { learningRate = lr }
     }

@@ -94,7 +94,7 @@ public enum ISBIDatasetError: Error, CustomStringConvertible, Equatable, Sendabl
 /// challenge's 30 slices; see `defaultValidationSlices(pageCount:)`).
 ///
 /// ```swift
-/// let data = try ISBIDataset(folder: URL(fileURLWithPath: "../shared/data/isbi2012"))
+/// let data = try ISBIDataset(folder: URL(fileURLWithPath: "data/isbi2012"))
 /// let x = data.train.imageTensor()      // [25, 1, 512, 512]
 /// let y = data.train.labelTensor()      // [25, 512, 512]
 /// ```

@@ -12,7 +12,7 @@ public struct TIFFError: Error, CustomStringConvertible, Sendable {
         case cannotOpen
         /// The file does not start with a TIFF header.
         case notATIFF
-        /// The file ends before its header, a directory or pixel data that it announces.
+        /// The file ends before its header, a directory, a tag's values or pixel data that it announces.
         case truncated
         /// The file holds no pages (0 bytes, or a header whose first directory offset is 0).
         case empty
@@ -24,7 +24,8 @@ public struct TIFFError: Error, CustomStringConvertible, Sendable {
         case inconsistentPages
         /// Dimensions are zero, exceed the per-side limit, or the stack would exceed the memory limit.
         case absurdDimensions
-        /// libtiff failed to decode a directory or pixel data for another reason (corrupt file).
+        /// libtiff failed to decode a directory or pixel data that lies within the file (corrupt file),
+        /// or a directory lacks what every page needs (image width and length, a tile size).
         case corrupt
         /// Writing failed (disk full, permission, invalid values, rename failed, ...).
         case writeFailed
@@ -38,16 +39,22 @@ public struct TIFFError: Error, CustomStringConvertible, Sendable {
     public let page: Int?
     /// A human-readable explanation of the problem.
     public let message: String
-    /// The error and warning messages libtiff emitted for this file, in order.
+    /// The error and warning messages libtiff emitted for this file, in order (for the reader; the
+    /// `kind` never depends on their wording).
     public let libtiffMessages: [String]
+    /// The system's error number (`errno`) when opening, examining or creating the file failed
+    /// (`ENOENT` for a missing file, `EACCES` for one without permission); nil otherwise.
+    public let systemErrorCode: Int32?
 
     /// Creates an error; normally only the TIFF reader and writer do this.
-    public init(_ kind: Kind, path: String, page: Int? = nil, message: String, libtiffMessages: [String] = []) {
+    public init(_ kind: Kind, path: String, page: Int? = nil, message: String, libtiffMessages: [String] = [],
+                systemErrorCode: Int32? = nil) {
         self.kind = kind
         self.path = path
         self.page = page
         self.message = message
         self.libtiffMessages = libtiffMessages
+        self.systemErrorCode = systemErrorCode
     }
 
     /// `"<path>: page <n>: <message> [libtiff: <messages>]"`.

@@ -18,6 +18,7 @@ public struct TileGeometry: Sendable, Equatable {
         self.outputSize = outputSize
     }
 
+    /// Equal alignment and context margin (the output-size function is not compared).
     public static func == (a: TileGeometry, b: TileGeometry) -> Bool {
         a.alignment == b.alignment && a.contextMargin == b.contextMargin
     }

@@ -14,7 +14,10 @@ public struct UNetConfiguration: Codable, Sendable, Equatable {
 
     /// Nonlinearity after each (batch-normalized) convolution.
     public enum Activation: String, Codable, Sendable, CaseIterable {
-        case elu, relu
+        /// ELU with alpha 1 (the tutorial).
+        case elu
+        /// ReLU.
+        case relu
     }
 
     /// Channels of the transposed convolution that starts each decoder level.
@@ -130,12 +133,13 @@ public struct UNetConfiguration: Codable, Sendable, Equatable {
 }
 
 /// An invalid `UNetConfiguration` value.
-public struct UNetConfigurationError: Error, CustomStringConvertible, Equatable {
+public struct UNetConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The field, e.g. "baseFilters".
     public let field: String
     /// The offending value.
     public let value: String
     /// What was expected.
     public let expected: String
+    /// `"invalid U-Net configuration: <field> = <value>, expected <expected>"`.
     public var description: String { "invalid U-Net configuration: \(field) = \(value), expected \(expected)" }
 }

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// `produce` runs on the background thread only; `next()` on the consumer's. Dropping the
 /// prefetcher (or calling `cancel()`) stops production after the item in progress.
-public final class Prefetcher<Item>: @unchecked Sendable {
+package final class Prefetcher<Item>: @unchecked Sendable {
     private let count: Int
     private var nextToTake = 0
     private var ready: [Int: Item] = [:]
@@ -15,7 +15,7 @@ public final class Prefetcher<Item>: @unchecked Sendable {
     private let depth: Int
 
     /// Starts producing at once.
-    public init(count: Int, depth: Int = 2, produce: @escaping @Sendable (Int) -> Item) {
+    package init(count: Int, depth: Int = 2, produce: @escaping @Sendable (Int) -> Item) {
         self.count = count
         self.depth = max(1, depth)
         let thread = Thread { [weak self] in
@@ -40,7 +40,7 @@ public final class Prefetcher<Item>: @unchecked Sendable {
     }
 
     /// The next item in order, waiting for it if needed; nil after the last one.
-    public func next() -> Item? {
+    package func next() -> Item? {
         condition.lock()
         defer { condition.unlock() }
         guard nextToTake < count else { return nil }
@@ -52,7 +52,7 @@ public final class Prefetcher<Item>: @unchecked Sendable {
     }
 
     /// Stops production.
-    public func cancel() {
+    package func cancel() {
         condition.lock()
         cancelled = true
         condition.broadcast()

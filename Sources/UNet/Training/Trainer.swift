@@ -32,16 +32,14 @@ public enum TrainingOutcome: Equatable, Sendable {
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     /// The loss became NaN or infinite.
     case nonFiniteLoss(epoch: Int, batch: Int, value: Double)
-    /// A checkpoint does not fit (wrong architecture, not a swift-unet training checkpoint, ...).
-    case incompatibleCheckpoint(path: String, reason: String)
     /// The data cannot be trained on.
     case unusableData(String)
 
+    /// One line naming the epoch and batch, or what is wrong with the data.
     public var description: String {
         switch self {
         case let .nonFiniteLoss(epoch, batch, value):
             return "training diverged: loss is \(value) at epoch \(epoch), batch \(batch); try a lower --lr"
-        case let .incompatibleCheckpoint(path, reason): return "\(path): \(reason)"
         case let .unusableData(reason): return reason
         }
     }
@@ -75,7 +73,10 @@ public final class Trainer {
     let optimizer: Optimizer
     let inputSize: Int, outputSize: Int
 
-    /// Paths inside the run folder.
+    /// The run's settings in the run folder (model, training, data, slices, thread count).
+    static let runConfigurationFileName = "config.json"
+
+    /// The checkpoint of the latest epoch (or of an interruption), in the run folder.
     public var lastCheckpoint: URL { runFolder.appendingPathComponent("last.safetensors") }
     /// The checkpoint with the best mean validation Jaccard.
     public var bestCheckpoint: URL { runFolder.appendingPathComponent("best.safetensors") }
@@ -111,25 +112,22 @@ public final class Trainer {
     /// Continues the run saved in `checkpoint` (a `last.safetensors` or `best.safetensors` of this
     /// trainer): restores the weights, the optimizer state, the epoch count and the history.
     /// `epochs` (if given) replaces the total number of epochs.
+    ///
+    /// - Throws: `SafeTensorsError` for a file that is not valid safetensors; `UNetCheckpointError` for
+    ///   one without a valid model and training configuration; `CheckpointError` when the weights or
+    ///   the optimizer state do not fit the configuration.
     public static func resuming(from checkpoint: URL, trainSlices: [EMSlice], validationSlices: [EMSlice],
                                 runFolder: URL, epochs: Int? = nil, dataDescription: String = "") throws -> Trainer {
-        let path = checkpoint.path
-        let metadata = try SafeTensors.readHeader(from: path).metadata
-        guard let unetJSON = metadata[MetadataKey.model], let trainingJSON = metadata[MetadataKey.training],
-              let unet = try? JSONDecoder().decode(UNetConfiguration.self, from: Data(unetJSON.utf8)),
-              var training = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(trainingJSON.utf8)) else {
-            throw TrainingError.incompatibleCheckpoint(path: path, reason: "not a swift-unet training checkpoint (no model/training configuration in its metadata)")
-        }
+        let summary = try CheckpointSummary.load(from: checkpoint)
+        var training = try summary.resumableTrainingConfiguration()
         if let epochs { training.epochs = epochs }
+        // The training seed, as for a new run: it also seeds the model's dropout stream.
         var rng = SeededGenerator(seed: training.seed)
-        let model = UNetModel(configuration: unet, generator: &rng)
+        let model = UNetModel(configuration: summary.model, generator: &rng)
         let trainer = try Trainer(model: model, trainSlices: trainSlices, validationSlices: validationSlices,
                                   configuration: training, runFolder: runFolder, dataDescription: dataDescription)
-        let result = try TrainingCheckpoint.load(from: path, into: model, optimizer: trainer.optimizer, strict: true)
-        if let historyJSON = result.metadata[MetadataKey.history],
-           let history = try? JSONDecoder().decode([EpochRecord].self, from: Data(historyJSON.utf8)) {
-            trainer.history = history
-        }
+        try TrainingCheckpoint.load(from: checkpoint.path, into: model, optimizer: trainer.optimizer, strict: true)
+        trainer.history = summary.history
         return trainer
     }
 
@@ -263,7 +261,7 @@ public final class Trainer {
                                       inputTile: inputSize, outputTile: outputSize,
                                       trainSlices: trainSlices.map(\.index), validationSlices: validationSlices.map(\.index),
                                       parameters: model.parameterCount, threads: Threads.count)
-        try AtomicFileWriter.write(Array(encoder.encode(config)), to: runFolder.appendingPathComponent("config.json").path)
+        try AtomicFileWriter.write(Array(encoder.encode(config)), to: runFolder.appendingPathComponent(Self.runConfigurationFileName).path)
     }
 
     func writeLogs() throws {
@@ -273,22 +271,4 @@ public final class Trainer {
         try AtomicFileWriter.write(Array(trainingCurveSVG(history, title: model.configuration.summary).utf8),
                                    to: runFolder.appendingPathComponent("training-curve.svg").path)
     }
-}
-
-/// Metadata keys of swift-unet training checkpoints.
-public enum MetadataKey {
-    /// JSON of the `UNetConfiguration`.
-    public static let model = "unet.model"
-    /// JSON of the `TrainingConfiguration`.
-    public static let training = "unet.training"
-    /// Completed epochs.
-    public static let epoch = "unet.epoch"
-    /// JSON array of `EpochRecord`.
-    public static let history = "unet.history"
-    /// Data source description.
-    public static let data = "unet.data"
-    /// Epoch of the best mean validation Jaccard.
-    public static let bestEpoch = "unet.best_epoch"
-    /// The best mean validation Jaccard.
-    public static let bestMeanJaccard = "unet.best_mean_jaccard"
 }

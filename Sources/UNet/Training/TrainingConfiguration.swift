@@ -3,7 +3,12 @@
 public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// The optimizer.
     public enum OptimizerKind: String, Codable, Sendable, CaseIterable {
-        case adam, adamw, sgd
+        /// Adam; `weightDecay` is the tutorial's L2 penalty in the loss.
+        case adam
+        /// AdamW; `weightDecay` is its decoupled weight decay.
+        case adamw
+        /// SGD with `momentum`; `weightDecay` is its L2 weight decay.
+        case sgd
     }
 
     /// Number of epochs to run (an epoch covers the training pixels about once in crops).
@@ -57,12 +62,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 }
 
 /// An invalid `TrainingConfiguration` value.
-public struct TrainingConfigurationError: Error, CustomStringConvertible, Equatable {
+public struct TrainingConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The field.
     public let field: String
     /// The offending value.
     public let value: String
     /// What was expected.
     public let expected: String
+    /// `"invalid training configuration: <field> = <value>, expected <expected>"`.
     public var description: String { "invalid training configuration: \(field) = \(value), expected \(expected)" }
 }
