@@ -132,12 +132,18 @@ public enum ConvolutionReport {
     /// rate. `quick` uses `quickLayers` with one repetition. `progress` sees each row as it is measured.
     public static func run(quick: Bool = false, layers: [Layer]? = nil, repetitions: Int? = nil,
                            progress: ((Row) -> Void)? = nil) -> [Row] {
+        run(quick: quick, layers: layers, repetitions: repetitions, policy: .automatic, progress: progress)
+    }
+
+    /// `run` with the kernels under `policy` (`unet bench conv --parallelism`).
+    package static func run(quick: Bool = false, layers: [Layer]? = nil, repetitions: Int? = nil,
+                            policy: ConvolutionPolicy, progress: ((Row) -> Void)? = nil) -> [Row] {
         let chosen = layers ?? (quick ? quickLayers : unetLayers)
         let reps = repetitions ?? (quick ? 1 : 5)
         var rows: [Row] = []
         for layer in chosen {
             for op in Op.allCases {
-                let row = measure(layer, op, repetitions: reps)
+                let row = measure(layer, op, repetitions: reps, policy: policy)
                 progress?(row)
                 rows.append(row)
             }
@@ -145,8 +151,8 @@ public enum ConvolutionReport {
         return rows
     }
 
-    /// Measures one layer and op.
-    public static func measure(_ layer: Layer, _ op: Op, repetitions: Int = 3) -> Row {
+    /// Measures one layer and op with the kernels under `policy`.
+    package static func measure(_ layer: Layer, _ op: Op, repetitions: Int = 3, policy: ConvolutionPolicy = .automatic) -> Row {
         let g = layer.geometry
         let x = filled(g.batch * g.inChannels * g.inPixels, seed: 1)
         let wt = filled(g.outChannels * g.columnRows, seed: 2)
@@ -162,13 +168,15 @@ public enum ConvolutionReport {
         let body: () -> Void
         switch kernel {
         case .forward:
-            body = { ConvolutionKernels.forward(g, input: x, weight: wt, bias: nil, output: y) }
+            body = { ConvolutionKernels.forward(g, input: x, weight: wt, bias: nil, output: y, policy: policy) }
         case .backwardData:
-            body = { ConvolutionKernels.backwardData(g, outputGradient: y, weight: wt, inputGradient: x) }
+            body = { ConvolutionKernels.backwardData(g, outputGradient: y, weight: wt, inputGradient: x, policy: policy) }
         case .backwardWeight:
             // For a transposed layer too: its weight gradient is the underlying convolution's, with
             // the layer's output gradient as `input` (x) and the layer's input as `outputGradient` (y).
-            body = { ConvolutionKernels.backwardWeight(g, input: x, outputGradient: y, weightGradient: wt, biasGradient: nil) }
+            body = {
+                ConvolutionKernels.backwardWeight(g, input: x, outputGradient: y, weightGradient: wt, biasGradient: nil, policy: policy)
+            }
         }
         let (m, n, k, ta, tb) = gemmShape(g, kernel)
         let bare = BareSgemm(m: m, n: n, k: k, transposeA: ta, transposeB: tb, pixelAxis: kernel == .backwardWeight ? 2 : 1)

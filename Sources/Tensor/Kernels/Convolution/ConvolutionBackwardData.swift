@@ -2,10 +2,11 @@ extension ConvolutionKernels {
     /// `inputGradient = conv^T(outputGradient)` (the gradient of the input; overwritten), plus
     /// `addingBias[c]` on every pixel of channel c when given (for a transposed convolution's bias).
     /// Buffers: outputGradient `[N, Cout, outH, outW]`, weight `[Cout, Cin, kh, kw]`,
-    /// inputGradient `[N, Cin, H, W]`, addingBias `[Cin]`.
-    public static func backwardData(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>,
-                                    weight: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>,
-                                    addingBias: UnsafePointer<Float>? = nil) {
+    /// inputGradient `[N, Cin, H, W]`, addingBias `[Cin]`. `policy` forces a path (tests,
+    /// benchmarks); the ops use the default.
+    package static func backwardData(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>,
+                                     weight: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>,
+                                     addingBias: UnsafePointer<Float>? = nil, policy: ConvolutionPolicy = .automatic) {
         precondition(g.isValid, "ConvolutionKernels.backwardData: invalid geometry \(g)")
         if g.batch == 0 { return }
         let pixels = g.outPixels, k = g.columnRows, m = g.outChannels
@@ -23,7 +24,7 @@ extension ConvolutionKernels {
         }
 
         if g.isPointwise {
-            let s = schedule(g, floatsPerPixel: 0)
+            let s = schedule(g, floatsPerPixel: 0, parallelism: policy.parallelism)
             if addingBias != nil { fillPlanes() }
             run(s) { item, _ in
                 let (image, range) = s.pixels(ofItem: item, total: pixels)
@@ -38,7 +39,7 @@ extension ConvolutionKernels {
         if g.isNonOverlapping {
             let covered = g.outHeight * g.stride == g.height && g.outWidth * g.stride == g.width
             if !covered { fillPlanes() }
-            let s = schedule(g, floatsPerPixel: k)
+            let s = schedule(g, floatsPerPixel: k, parallelism: policy.parallelism)
             ConvolutionWorkspace.withBuffer(floats: s.lanes * s.laneFloats) { ws in
                 run(s) { item, lane in
                     let (image, range) = s.pixels(ofItem: item, total: pixels)
@@ -47,7 +48,7 @@ extension ConvolutionKernels {
                     Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: k,
                                b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
                                c: col, ldc: s.columnStride, threads: s.gemmThreads)
-                    forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
+                    forChannels(g.inChannels, work: k * n, parallel: s.splitsOverThreads) { channels in
                         scatter(col, g, pixels: range, channels: channels, stride: s.columnStride, into: inputGradient + image * inImage,
                                 bias: addingBias)
                     }
@@ -56,13 +57,13 @@ extension ConvolutionKernels {
             return
         }
 
-        if let flipped = transposedGeometry(g), useTransposedForward(g) {
+        if let flipped = transposedGeometry(g), useTransposedForward(g, policy) {
             // A forward convolution of the output gradient: no column matrix of Cin*kh*kw rows to
             // write and scatter back, no zero fill (see `transposedGeometry`).
             let count = g.inChannels * g.outChannels * g.kernelHeight * g.kernelWidth
             ConvolutionWorkspace.withBuffer(floats: count) { w in
                 flipKernel(weight, g, into: w)
-                forward(flipped, input: outputGradient, weight: w, bias: addingBias, output: inputGradient)
+                forward(flipped, input: outputGradient, weight: w, bias: addingBias, output: inputGradient, policy: policy)
             }
             return
         }
@@ -74,12 +75,13 @@ extension ConvolutionKernels {
         // run in order with the GEMM split over the threads and col2im split by channel.
         fillPlanes()
         let (s, runs): (Schedule, [Range<Int>]?) = {
-            // Small blocks pay here only for the thinnest GEMMs (inner dimension Cout <= 16;
-            // measured slower at 32 and 64 in testSmallGemmBlocks, col2im then runs on short rows).
+            // Small blocks pay here only for the thinnest GEMMs (inner dimension Cout <= 16): with
+            // more output channels col2im's shorter rows cost more than the GEMM gains
+            // (docs/PERFORMANCE.md, "Tap GEMMs, small-matrix blocks").
             let small = g.outChannels <= 16
-            let byImage = schedule(g, floatsPerPixel: k, imagesOnly: true, smallBlocks: small)
-            if byImage.lanes == 1 && Threads.count > 1 {
-                let split = schedule(g, floatsPerPixel: k, smallBlocks: small)
+            let byImage = schedule(g, floatsPerPixel: k, imagesOnly: true, smallBlocks: small, parallelism: policy.parallelism)
+            if g.batch < Threads.count {
+                let split = schedule(g, floatsPerPixel: k, smallBlocks: small, parallelism: policy.parallelism)
                 if split.lanes > 1, let r = redBlackRuns(g, split) { return (split, r) }
             }
             return (byImage, nil)
@@ -92,7 +94,7 @@ extension ConvolutionKernels {
                 Gemm.sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: k,
                            b: outputGradient + image * outImage + range.lowerBound, ldb: pixels,
                            c: col, ldc: s.columnStride, threads: s.gemmThreads)
-                forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
+                forChannels(g.inChannels, work: k * n, parallel: s.splitsOverThreads) { channels in
                     Im2Col.col2im(col, g, pixels: range, channels: channels, stride: s.columnStride,
                                   into: inputGradient + image * inImage)
                 }
@@ -111,11 +113,6 @@ extension ConvolutionKernels {
         }
     }
 
-    /// Tuning switch (benchmarks and tests): nil chooses per shape (`useTransposedForward`), true or
-    /// false forces backward-data through the forward kernel (where the geometry allows) or through
-    /// column matrix + col2im.
-    nonisolated(unsafe) public static var backwardDataAsForward: Bool? = nil
-
     /// For a stride-1 convolution, the data gradient is itself a convolution: of the output gradient
     /// (Cout channels, outH x outW) with the kernel turned 180 degrees and its two channel axes
     /// swapped, padded by `dilation * (k - 1) - pad` per side, which gives back H x W. Nil for other
@@ -130,15 +127,19 @@ extension ConvolutionKernels {
                             padLeft: spanW - g.padLeft, padRight: spanW - g.padRight)
     }
 
-    /// Whether backward-data should run as that forward convolution: its column matrix has Cout*kh*kw
-    /// rows instead of Cin*kh*kw and needs no col2im scatter. Measured on every 3x3 convolution of
-    /// the base-16 and base-64 U-Nets (ConvolutionTuning.testBackwardDataPaths, docs/PERFORMANCE.md):
-    /// 1.02-1.45x faster where Cin > Cout (the decoder's convolutions on concatenated inputs),
-    /// 0.7-0.99x elsewhere through im2col, so only there. Where the flipped convolution runs as tap GEMMs (`TapConvolution`) it is used whatever the
-    /// channel counts: 1.2-1.4x faster than column matrix + col2im on the base-16 encoder layers.
-    static func useTransposedForward(_ g: ConvGeometry) -> Bool {
-        backwardDataAsForward ?? (g.outChannels < g.inChannels
-            || transposedGeometry(g).map(TapConvolution.applies) == true)
+    /// Whether backward-data runs as that forward convolution (for a geometry that has one). Its
+    /// column matrix has Cout*kh*kw rows instead of Cin*kh*kw and needs no col2im scatter, which
+    /// wins where Cin > Cout (the decoder's convolutions on concatenated inputs) and loses elsewhere
+    /// through im2col; where the flipped convolution runs as tap GEMMs (`TapConvolution`) it wins
+    /// whatever the channel counts (docs/PERFORMANCE.md, "Convolution core").
+    static func useTransposedForward(_ g: ConvGeometry, _ policy: ConvolutionPolicy) -> Bool {
+        switch policy.backwardData {
+        case .flippedForward: return true
+        case .columns: return false
+        case .automatic:
+            return g.outChannels < g.inChannels
+                || (policy.tapGemms && transposedGeometry(g).map(TapConvolution.applies) == true)
+        }
     }
 
     /// `flipped[ci, co, y, x] = weight[co, ci, kh-1-y, kw-1-x]`.

@@ -1,10 +1,12 @@
 extension ConvolutionKernels {
     /// `weightGradient = sum over images and pixels of dY . col^T` and `biasGradient[c] = sum of
     /// outputGradient over images and pixels of channel c` (each overwritten; pass nil to skip).
-    public static func backwardWeight(_ g: ConvGeometry, input: UnsafePointer<Float>,
-                                      outputGradient: UnsafePointer<Float>,
-                                      weightGradient: UnsafeMutablePointer<Float>?,
-                                      biasGradient: UnsafeMutablePointer<Float>?) {
+    /// `policy` forces a path (tests, benchmarks); the ops use the default.
+    package static func backwardWeight(_ g: ConvGeometry, input: UnsafePointer<Float>,
+                                       outputGradient: UnsafePointer<Float>,
+                                       weightGradient: UnsafeMutablePointer<Float>?,
+                                       biasGradient: UnsafeMutablePointer<Float>?,
+                                       policy: ConvolutionPolicy = .automatic) {
         precondition(g.isValid, "ConvolutionKernels.backwardWeight: invalid geometry \(g)")
         let pixels = g.outPixels, k = g.columnRows, m = g.outChannels
         if let biasGradient {
@@ -12,12 +14,13 @@ extension ConvolutionKernels {
         }
         guard let dw = weightGradient else { return }
         if g.batch == 0 { dw.update(repeating: 0, count: m * k); return }
-        if TapConvolution.applies(to: g),
-           TapConvolution.backwardWeight(g, input: input, outputGradient: outputGradient, weightGradient: dw) { return }
+        if policy.tapGemms && TapConvolution.applies(to: g),
+           TapConvolution.backwardWeight(g, input: input, outputGradient: outputGradient, weightGradient: dw,
+                                         parallelism: policy.parallelism) { return }
         let inImage = g.inChannels * g.inPixels, outImage = m * pixels
         let pointwise = g.isPointwise
-        let s = schedule(g, floatsPerPixel: pointwise ? 0 : k)
-        let transposed = useTransposedWeightGradient(g)
+        let s = schedule(g, floatsPerPixel: pointwise ? 0 : k, parallelism: policy.parallelism)
+        let transposed = useTransposedWeightGradient(g, policy)
         // Scratch per lane: the block's columns, and in the transposed form the block's output
         // gradient transposed. Partial gradients per lane follow (lane 0 writes `dw` directly in the
         // plain form), added in lane order at the end.
@@ -39,7 +42,7 @@ extension ConvolutionKernels {
                     b = x + range.lowerBound; ldb = pixels
                 } else {
                     let col = ws + lane * s.laneFloats
-                    forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
+                    forChannels(g.inChannels, work: k * n, parallel: s.splitsOverThreads) { channels in
                         Im2Col.im2col(x, g, pixels: range, channels: channels, into: col, stride: s.columnStride)
                     }
                     b = UnsafePointer(col); ldb = s.columnStride
@@ -48,7 +51,7 @@ extension ConvolutionKernels {
                     // dW^T[K, Cout] += col[K, n] . dY^T[n, Cout]
                     let dyT = dyScratch + lane * dyFloats
                     CopyKernels.transpose(dy, rows: m, columns: n, sourceStride: pixels, into: dyT, destinationStride: m,
-                                            parallel: s.lanes == 1)
+                                            parallel: s.splitsOverThreads)
                     Gemm.sgemm(m: k, n: m, k: n, a: b, lda: ldb, b: dyT, ldb: m, beta: beta,
                                c: partials + lane * m * k, ldc: m, threads: s.gemmThreads)
                 } else {
@@ -92,22 +95,22 @@ extension ConvolutionKernels {
                               parallel: true)
     }
 
-    /// Tuning switch (benchmarks and tests): nil chooses per shape (`useTransposedWeightGradient`),
-    /// true or false forces one form of the weight-gradient GEMM.
-    nonisolated(unsafe) public static var weightGradientTransposed: Bool? = nil
-
     /// Whether the weight gradient is computed as `dW^T = col . dY^T` (a plain GEMM, after transposing
     /// each block of the output gradient) rather than `dW = dY . col^T`. OpenBLAS reads the transposed
-    /// column operand of the second form slowly (58 vs 109-115 GFLOP/s for 16 output channels on this
-    /// machine, and its small-matrix kernels refuse that form). In place (testSmallGemmBlocks) it
-    /// wins for up to 32 output channels and loses ~5 % for 128-256, so only there.
-    static func useTransposedWeightGradient(_ g: ConvGeometry) -> Bool {
-        weightGradientTransposed ?? (g.outChannels <= 32)
+    /// column operand of the second form slowly, and its small-matrix kernels refuse that form; the
+    /// extra transpose pays for up to 32 output channels and not for 128 and more
+    /// (docs/PERFORMANCE.md, "Tap GEMMs, small-matrix blocks").
+    static func useTransposedWeightGradient(_ g: ConvGeometry, _ policy: ConvolutionPolicy) -> Bool {
+        switch policy.weightGradient {
+        case .transposed: return true
+        case .plain: return false
+        case .automatic: return g.outChannels <= 32
+        }
     }
 
     /// `sums[c] = sum over images and pixels of x[n, c, pixel]` for `x` `[batch, channels, pixels]`.
-    public static func channelSums(_ x: UnsafePointer<Float>, batch: Int, channels: Int, pixels: Int,
-                                   into sums: UnsafeMutablePointer<Float>) {
+    package static func channelSums(_ x: UnsafePointer<Float>, batch: Int, channels: Int, pixels: Int,
+                                    into sums: UnsafeMutablePointer<Float>) {
         Threads.parallelRanges(channels, minimumChunk: Swift.max(1, (1 << 16) / Swift.max(1, pixels * batch))) { r in
             for c in r {
                 var total: Double = 0

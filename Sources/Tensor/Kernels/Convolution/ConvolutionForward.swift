@@ -1,16 +1,19 @@
 extension ConvolutionKernels {
     /// `output = conv(input, weight) + bias`. Buffers: input `[N, Cin, H, W]`, weight
     /// `[Cout, Cin, kh, kw]`, bias `[Cout]` or nil, output `[N, Cout, outH, outW]` (overwritten).
-    public static func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+    /// `policy` forces a path (tests, benchmarks); the ops use the default.
+    package static func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                                policy: ConvolutionPolicy = .automatic) {
         precondition(g.isValid, "ConvolutionKernels.forward: invalid geometry \(g)")
         if g.batch == 0 { return }
-        if TapConvolution.applies(to: g),
-           TapConvolution.forward(g, input: input, weight: weight, bias: bias, output: output) { return }
+        if policy.tapGemms && TapConvolution.applies(to: g),
+           TapConvolution.forward(g, input: input, weight: weight, bias: bias, output: output,
+                                  parallelism: policy.parallelism) { return }
         let pixels = g.outPixels, k = g.columnRows, m = g.outChannels
         let inImage = g.inChannels * g.inPixels, outImage = m * pixels
         let pointwise = g.isPointwise
-        let s = schedule(g, floatsPerPixel: pointwise ? 0 : k)
+        let s = schedule(g, floatsPerPixel: pointwise ? 0 : k, parallelism: policy.parallelism)
         ConvolutionWorkspace.withBuffer(floats: s.lanes * s.laneFloats) { ws in
             run(s) { item, lane in
                 let (image, range) = s.pixels(ofItem: item, total: pixels)
@@ -25,7 +28,7 @@ extension ConvolutionKernels {
                     b = x + range.lowerBound; ldb = pixels
                 } else {
                     let col = ws + lane * s.laneFloats
-                    forChannels(g.inChannels, work: k * n, parallel: s.lanes == 1) { channels in
+                    forChannels(g.inChannels, work: k * n, parallel: s.splitsOverThreads) { channels in
                         Im2Col.im2col(x, g, pixels: range, channels: channels, into: col, stride: s.columnStride)
                     }
                     b = UnsafePointer(col); ldb = s.columnStride

@@ -27,7 +27,7 @@ enum Im2Col {
                        into col: UnsafeMutablePointer<Float>, stride ld: Int) {
         let kh = g.kernelHeight, kw = g.kernelWidth, s = g.stride, d = g.dilation
         let h = g.height, w = g.width, outW = g.outWidth
-        if s == 1 && outW == w && rowPreserving {
+        if s == 1 && outW == w {
             im2colRowPreserving(x, g, pixels: pixels, channels: channels, into: col, stride: ld)
             return
         }
@@ -58,7 +58,7 @@ enum Im2Col {
                                 let out = dst + (a - oxStart)
                                 if s == 1 {
                                     out.update(from: src + a, count: b - a)
-                                } else if s == 2 && vectorGather {
+                                } else if s == 2 {
                                     gatherEven(src + 2 &* a, into: out, count: b - a)
                                 } else {
                                     let first = src + a &* s
@@ -74,14 +74,11 @@ enum Im2Col {
         }
     }
 
-    /// Tuning switch (`ConvolutionTuning.testIm2ColCopy`): false takes the general traversal everywhere.
-    nonisolated(unsafe) static var rowPreserving = true
-
     /// im2col for stride 1 with output rows as wide as input rows (a "same" convolution): tap
     /// `(ky, kx)` of output pixel `p` reads input pixel `p + offY*W + offX` of the flattened plane,
     /// so each column row is one contiguous copy (zero outside the plane), after which the entries
     /// whose input column fell off the row's left or right edge are zeroed. One `memmove` per
-    /// kernel tap instead of one per tap and output row (`ConvolutionTuning.testIm2ColCopy`).
+    /// kernel tap instead of one per tap and output row.
     static func im2colRowPreserving(_ x: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
                                     into col: UnsafeMutablePointer<Float>, stride ld: Int) {
         let kh = g.kernelHeight, kw = g.kernelWidth, d = g.dilation
@@ -115,9 +112,6 @@ enum Im2Col {
             }
         }
     }
-
-    /// Tuning switch (`ConvolutionTuning.testStrideTwoGather`): false gathers stride 2 one float at a time.
-    nonisolated(unsafe) static var vectorGather = true
 
     /// `out[i] = src[2 * i]` for `i < count`: 8 outputs per 16-float load (the even lanes), so
     /// stride-2 convolutions (the U-Net's k2 s2 up-convolutions in backward) gather at copy speed.

@@ -28,9 +28,9 @@ public enum ConvolutionWorkspace {
     }
 
     /// Preferred size of one block's scratch: big enough that the GEMMs stay efficient, small enough
-    /// that a block's columns are still in cache when the GEMM reads them (measured, see
-    /// docs/PERFORMANCE.md). The effective block is the smaller of this and the limit share.
-    nonisolated(unsafe) static var preferredBlockBytes = 4 << 20
+    /// that a block's columns are still in cache when the GEMM reads them (docs/PERFORMANCE.md,
+    /// "Block size sweep"). The effective block is the smaller of this and the limit share.
+    static let preferredBlockBytes = 4 << 20
 
     /// Bytes the pool currently holds (free and in use); for tests and diagnostics.
     public static var pooledBytes: Int { pool.withLock { $0.totalBytes } }
