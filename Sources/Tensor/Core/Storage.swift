@@ -47,26 +47,26 @@ public final class TensorStorage {
 /// sizes every step, so the next step's activations reuse the warm buffers of the previous step
 /// while the peak footprint stays near what the step itself needs; beyond the allowance the oldest
 /// cached buffers are freed. Thread-safe.
-public final class StoragePool: @unchecked Sendable {
+package final class StoragePool: @unchecked Sendable {
     /// The process-wide pool used by `TensorStorage`.
-    public static let shared = StoragePool()
+    package static let shared = StoragePool()
 
     /// Buffers smaller than this are not pooled.
-    public let minimumPooledBytes = 256 << 10
+    package let minimumPooledBytes = 256 << 10
     /// Bytes the cache may always keep, even at the in-use peak (default 256 MiB; `UNET_POOL_MIB`
     /// overrides; 0 disables pooling). Measured (docs/PERFORMANCE.md): bounding the cache by the
     /// in-use peak removes most of the page faults that were ~9 % of a base-16 training step; the
     /// floor matters for inference, whose in-use peak is small (base 16: 0.28-0.29 s with 256 MiB,
     /// 0.41-0.43 s with 64 MiB) and costs base-64 training peak RSS (2810 against 2694 MiB with 128).
-    public var capacityBytes: Int {
+    package var capacityBytes: Int {
         get { lock(); defer { unlock() }; return _capacity }
         set { lock(); _capacity = max(0, newValue); trimLocked(); unlock() }
     }
 
     /// Bytes of pooled-size buffers currently held by tensors.
-    public var inUseByteCount: Int { lock(); defer { unlock() }; return inUse }
+    package var inUseByteCount: Int { lock(); defer { unlock() }; return inUse }
     /// The largest `inUseByteCount` so far (reset by `drain`).
-    public var peakInUseByteCount: Int { lock(); defer { unlock() }; return peakInUse }
+    package var peakInUseByteCount: Int { lock(); defer { unlock() }; return peakInUse }
 
     private var inUse = 0
     private var peakInUse = 0
@@ -89,7 +89,7 @@ public final class StoragePool: @unchecked Sendable {
     @inline(__always) private func unlock() { pthread_mutex_unlock(&mutex) }
 
     /// Bytes currently cached (not in use by any tensor).
-    public var cachedByteCount: Int { lock(); defer { unlock() }; return cachedBytes }
+    package var cachedByteCount: Int { lock(); defer { unlock() }; return cachedBytes }
 
     func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
         guard byteCount >= minimumPooledBytes else { return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64) }
@@ -121,7 +121,7 @@ public final class StoragePool: @unchecked Sendable {
     }
 
     /// Frees every cached buffer and forgets the in-use peak.
-    public func drain() {
+    package func drain() {
         lock()
         let saved = _capacity
         _capacity = 0

@@ -4,22 +4,22 @@
 ///
 /// A transposed convolution is described by the convolution it is the adjoint of: its input is this
 /// geometry's output and its output this geometry's input.
-public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
-    public var batch: Int
-    public var inChannels: Int
-    public var height: Int
-    public var width: Int
-    public var outChannels: Int
-    public var kernelHeight: Int
-    public var kernelWidth: Int
-    public var stride: Int
-    public var dilation: Int
-    public var padTop: Int
-    public var padBottom: Int
-    public var padLeft: Int
-    public var padRight: Int
+package struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
+    package var batch: Int
+    package var inChannels: Int
+    package var height: Int
+    package var width: Int
+    package var outChannels: Int
+    package var kernelHeight: Int
+    package var kernelWidth: Int
+    package var stride: Int
+    package var dilation: Int
+    package var padTop: Int
+    package var padBottom: Int
+    package var padLeft: Int
+    package var padRight: Int
 
-    public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
+    package init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
                 kernelHeight: Int, kernelWidth: Int, stride: Int = 1, dilation: Int = 1,
                 padTop: Int = 0, padBottom: Int = 0, padLeft: Int = 0, padRight: Int = 0) {
         self.batch = batch; self.inChannels = inChannels; self.height = height; self.width = width
@@ -29,17 +29,17 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Output rows: `floor((H + pads - dilation*(kh-1) - 1) / stride) + 1`.
-    public var outHeight: Int { (height + padTop + padBottom - dilation * (kernelHeight - 1) - 1) / stride + 1 }
+    package var outHeight: Int { (height + padTop + padBottom - dilation * (kernelHeight - 1) - 1) / stride + 1 }
     /// Output columns.
-    public var outWidth: Int { (width + padLeft + padRight - dilation * (kernelWidth - 1) - 1) / stride + 1 }
+    package var outWidth: Int { (width + padLeft + padRight - dilation * (kernelWidth - 1) - 1) / stride + 1 }
     /// Output pixels per channel plane.
-    public var outPixels: Int { outHeight * outWidth }
+    package var outPixels: Int { outHeight * outWidth }
     /// Input pixels per channel plane.
-    public var inPixels: Int { height * width }
+    package var inPixels: Int { height * width }
     /// Rows of the im2col matrix (the GEMM's inner dimension in forward): `inChannels * kh * kw`.
-    public var columnRows: Int { inChannels * kernelHeight * kernelWidth }
+    package var columnRows: Int { inChannels * kernelHeight * kernelWidth }
     /// Multiply-adds times two of the forward pass (the same for each backward GEMM).
-    public var flops: Double { 2 * Double(batch) * Double(outChannels) * Double(outPixels) * Double(columnRows) }
+    package var flops: Double { 2 * Double(batch) * Double(outChannels) * Double(outPixels) * Double(columnRows) }
 
     /// 1x1, stride 1, no padding: the input planes are already the column matrix.
     var isPointwise: Bool {
@@ -54,14 +54,14 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// True when every extent is positive and the output is not empty.
-    public var isValid: Bool {
+    package var isValid: Bool {
         batch >= 0 && inChannels > 0 && outChannels > 0 && height > 0 && width > 0 && kernelHeight > 0
             && kernelWidth > 0 && stride > 0 && dilation > 0 && min(padTop, padBottom, padLeft, padRight) >= 0
             && height + padTop + padBottom >= dilation * (kernelHeight - 1) + 1
             && width + padLeft + padRight >= dilation * (kernelWidth - 1) + 1
     }
 
-    public var description: String {
+    package var description: String {
         "conv \(inChannels)->\(outChannels) k\(kernelHeight)x\(kernelWidth) s\(stride) d\(dilation) "
             + "pad(t\(padTop) b\(padBottom) l\(padLeft) r\(padRight)) on \(batch)x\(height)x\(width) -> \(outHeight)x\(outWidth)"
     }

@@ -20,4 +20,4 @@
 /// threads). Either way each output element is written by one thread in a fixed order, so results
 /// do not depend on the thread count beyond BLAS's summation order
 /// (and, for the weight gradient, the order in which per-thread partial sums are added).
-public enum ConvolutionKernels {}
+package enum ConvolutionKernels {}
