@@ -193,7 +193,7 @@ struct BenchConv: ParsableCommand {
         let layers = quick ? nil : ConvolutionReport.layers(baseFilters: baseFilters, size: size, batch: batch)
         let policy = ConvolutionPolicy(parallelism: parallelism)
         let rows = ConvolutionReport.run(quick: quick, layers: layers, repetitions: repetitions, policy: policy) { row in
-            if interactive { print("\r\u{1B}[2K  \(row.name) \(row.op)", terminator: ""); fflush(stdout) }
+            if interactive { print("\r\u{1B}[2K  \(row.layer.name) \(row.measurement.op)", terminator: ""); fflush(stdout) }
         }
         if interactive { print("\r\u{1B}[2K", terminator: "") }
         print(json ? jsonString(BenchmarkRows(system: system, rows: rows)) : ConvolutionReport.table(rows))

@@ -37,16 +37,7 @@ extension ConvolutionKernels {
                 let x = input + image * inImage
                 let dy = outputGradient + image * outImage + range.lowerBound
                 let beta: Float = item == firstOfLane[lane] ? 0 : 1
-                let b: UnsafePointer<Float>, ldb: Int
-                if pointwise {
-                    b = x + range.lowerBound; ldb = pixels
-                } else {
-                    let col = ws + lane * s.laneFloats
-                    forChannels(g.inChannels, work: k * n, parallel: s.splitsOverThreads) { channels in
-                        Im2Col.im2col(x, g, pixels: range, channels: channels, into: col, stride: s.columnStride)
-                    }
-                    b = UnsafePointer(col); ldb = s.columnStride
-                }
+                let (b, ldb) = columns(of: x, g, pixels: range, s, workspace: ws, lane: lane)
                 if transposed {
                     // dW^T[K, Cout] += col[K, n] . dY^T[n, Cout]
                     let dyT = dyScratch + lane * dyFloats

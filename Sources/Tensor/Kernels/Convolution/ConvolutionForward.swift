@@ -23,19 +23,23 @@ extension ConvolutionKernels {
                 if let bias {
                     for co in 0..<m { (y + co * pixels).update(repeating: bias[co], count: n) }
                 }
-                let b: UnsafePointer<Float>, ldb: Int
-                if pointwise {
-                    b = x + range.lowerBound; ldb = pixels
-                } else {
-                    let col = ws + lane * s.laneFloats
-                    forChannels(g.inChannels, work: k * n, parallel: s.splitsOverThreads) { channels in
-                        Im2Col.im2col(x, g, pixels: range, channels: channels, into: col, stride: s.columnStride)
-                    }
-                    b = UnsafePointer(col); ldb = s.columnStride
-                }
+                let (b, ldb) = columns(of: x, g, pixels: range, s, workspace: ws, lane: lane)
                 Gemm.sgemm(m: m, n: n, k: k, a: weight, lda: k, b: b, ldb: ldb,
                            beta: bias == nil ? 0 : 1, c: y, ldc: pixels, threads: s.gemmThreads)
             }
         }
+    }
+
+    /// The column operand of the forward and weight-gradient GEMMs for output pixels `range` of the
+    /// image `x`, with its row stride: the input planes themselves for a pointwise convolution, else
+    /// the block's im2col, written into lane `lane`'s slice of the workspace `ws`.
+    static func columns(of x: UnsafePointer<Float>, _ g: ConvGeometry, pixels range: Range<Int>, _ s: Schedule,
+                        workspace ws: UnsafeMutablePointer<Float>, lane: Int) -> (matrix: UnsafePointer<Float>, stride: Int) {
+        if g.isPointwise { return (x + range.lowerBound, g.outPixels) }
+        let col = ws + lane * s.laneFloats
+        forChannels(g.inChannels, work: g.columnRows * range.count, parallel: s.splitsOverThreads) { channels in
+            Im2Col.im2col(x, g, pixels: range, channels: channels, into: col, stride: s.columnStride)
+        }
+        return (UnsafePointer(col), s.columnStride)
     }
 }
