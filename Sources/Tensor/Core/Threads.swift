@@ -10,9 +10,8 @@ import Synchronization
 ///   inside each item, so the two never oversubscribe the cores.
 /// - A single large GEMM with nothing outside it to split is cut into bands of output columns or
 ///   rows, one single-threaded SGEMM per thread (`Gemm.sgemm(threads:)`). OpenBLAS's own thread
-///   pool is not used: after each multi-threaded call its idle workers spin for ~0.1 s, which took
-///   a whole core from the next parallel loop and made it run at half speed (measured in
-///   docs/PERFORMANCE.md).
+///   pool is not used: after each multi-threaded call its idle workers spin for ~0.1 s and take
+///   a core from the next parallel loop (docs/PERFORMANCE.md, "Threads").
 ///
 /// The library reads no environment variable: `Threads.count` starts at the number of cores and
 /// changes only when set (the CLI sets it from `--threads`, else `UNET_THREADS`). Setting it is

@@ -17,7 +17,7 @@
 /// as threads, each thread takes a contiguous run of items with its own slice of the workspace and
 /// BLAS at one thread; otherwise items run one after another, im2col/col2im split over channels and
 /// each GEMM split into bands over all threads (`Gemm.sgemm(threads:)`, never OpenBLAS's own
-/// threads). Either way each output element is written by one thread in a fixed order, so results
+/// threads). `ConvolutionPolicy` can force either way, and the other choices, per call. Either way each output element is written by one thread in a fixed order, so results
 /// do not depend on the thread count beyond BLAS's summation order
 /// (and, for the weight gradient, the order in which per-thread partial sums are added).
 package enum ConvolutionKernels {}
