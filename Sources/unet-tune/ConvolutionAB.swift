@@ -50,7 +50,7 @@ struct ABOptions: ParsableArguments {
     /// `repetitions` rounds) and prints one line per layer, then the totals.
     func compare(_ label: String, ops: [ConvolutionReport.Op], _ variants: [(name: String, policy: ConvolutionPolicy)]) {
         threadCount.apply()
-        let legend = variants.map(\.name).joined(separator: " / ")
+        let legend = variants.map { $0.name }.joined(separator: " / ")
         print("\(label): \(legend); U-Net \(net), \(Threads.count) thread(s), least of \(repetitions), ms")
         var totals = [[Double]](repeating: [Double](repeating: 0, count: variants.count), count: ops.count)
         for layer in selectedLayers {

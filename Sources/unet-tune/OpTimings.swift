@@ -55,7 +55,7 @@ struct OpTimings: ParsableCommand {
         print(String(format: "OPS conv2d %d->%d 3x3 @%d^2 batch 1, %d thread(s) (%@): forward %.1f ms, forward+backward %.1f ms",
                      c, c, size, Threads.count, how, forward * 1e3, forwardBackward * 1e3))
         print(String(format: "OPS kernel only %.1f ms, allocate+fill the output (%d MiB) %.1f ms",
-                     kernelOnly * 1e3, x.count * 4 >> 20, allocateAndFill * 1e3))
+                     kernelOnly * 1e3, (x.count * 4) >> 20, allocateAndFill * 1e3))
 
         let t = 2 * c, half = size / 2
         let xt = Tensor.randomUniform([1, t, half, half], lowerBound: -1, upperBound: 1, generator: &rng)

@@ -408,22 +408,33 @@ final class ConvolutionTests: XCTestCase {
         withThreads(2) {
             // Backward-data of an overlapping kernel gives lanes whole images: one image is one unit.
             var g = ConvCase(n: 1, cin: 4, h: 6, w: 6, cout: 4, padding: .same).geometry
-            func schedule(_ p: ConvolutionPolicy.Parallelism) -> (lanes: Int, gemmThreads: Int) {
+            /// [lanes, threads per GEMM]
+            func schedule(_ p: ConvolutionPolicy.Parallelism) -> [Int] {
                 let s = ConvolutionKernels.schedule(g, floatsPerPixel: g.columnRows, imagesOnly: true, parallelism: p)
-                return (s.lanes, s.gemmThreads)
+                return [s.lanes, s.gemmThreads]
             }
-            XCTAssertTrue(schedule(.automatic) == (1, 2) && schedule(.lanes) == (1, 1) && schedule(.splitGemm) == (1, 2))
+            XCTAssertEqual(schedule(.automatic), [1, 2])
+            XCTAssertEqual(schedule(.lanes), [1, 1])
+            XCTAssertEqual(schedule(.splitGemm), [1, 2])
             g.batch = 2
-            XCTAssertTrue(schedule(.automatic) == (2, 1) && schedule(.lanes) == (2, 1) && schedule(.splitGemm) == (1, 2))
+            XCTAssertEqual(schedule(.automatic), [2, 1])
+            XCTAssertEqual(schedule(.lanes), [2, 1])
+            XCTAssertEqual(schedule(.splitGemm), [1, 2])
 
             // Tap GEMMs on a single output row: one band, one work item.
             var tap = ConvCase(n: 1, cin: 8, h: 1, w: 64, cout: 8, padding: .same).geometry
-            func plan(_ p: ConvolutionPolicy.Parallelism) -> (lanes: Int, gemmThreads: Int)? {
-                TapConvolution.plan(tap, scratchPerPixel: tap.outChannels, parallelism: p).map { ($0.lanes, $0.gemmThreads) }
+            /// [lanes, threads per GEMM]
+            func plan(_ p: ConvolutionPolicy.Parallelism) -> [Int] {
+                guard let plan = TapConvolution.plan(tap, scratchPerPixel: tap.outChannels, parallelism: p) else { return [] }
+                return [plan.lanes, plan.gemmThreads]
             }
-            XCTAssertTrue(plan(.automatic)! == (1, 2) && plan(.lanes)! == (1, 1) && plan(.splitGemm)! == (1, 2))
+            XCTAssertEqual(plan(.automatic), [1, 2])
+            XCTAssertEqual(plan(.lanes), [1, 1])
+            XCTAssertEqual(plan(.splitGemm), [1, 2])
             tap.height = 8
-            XCTAssertTrue(plan(.automatic)! == (2, 1) && plan(.lanes)! == (2, 1) && plan(.splitGemm)! == (1, 2))
+            XCTAssertEqual(plan(.automatic), [2, 1])
+            XCTAssertEqual(plan(.lanes), [2, 1])
+            XCTAssertEqual(plan(.splitGemm), [1, 2])
         }
     }
 }

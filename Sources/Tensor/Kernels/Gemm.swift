@@ -17,11 +17,11 @@ package enum Gemm {
     /// Calls `cblas_sgemm` (OpenBLAS) in row-major order, on `threads` threads (default 1).
     @inlinable
     package static func sgemm(transposeA: Bool = false, transposeB: Bool = false,
-                             m: Int, n: Int, k: Int, alpha: Float = 1,
-                             a: UnsafePointer<Float>, lda: Int? = nil,
-                             b: UnsafePointer<Float>, ldb: Int? = nil,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
-                             threads: Int = 1) {
+                              m: Int, n: Int, k: Int, alpha: Float = 1,
+                              a: UnsafePointer<Float>, lda: Int? = nil,
+                              b: UnsafePointer<Float>, ldb: Int? = nil,
+                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
+                              threads: Int = 1) {
         if m == 0 || n == 0 { return }
         let lda = lda ?? (transposeA ? m : k)
         let ldb = ldb ?? (transposeB ? k : n)

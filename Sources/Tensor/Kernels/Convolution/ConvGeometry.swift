@@ -19,9 +19,10 @@ package struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
     package var padLeft: Int
     package var padRight: Int
 
+    /// A geometry; stride and dilation default to 1, padding to none.
     package init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
-                kernelHeight: Int, kernelWidth: Int, stride: Int = 1, dilation: Int = 1,
-                padTop: Int = 0, padBottom: Int = 0, padLeft: Int = 0, padRight: Int = 0) {
+                 kernelHeight: Int, kernelWidth: Int, stride: Int = 1, dilation: Int = 1,
+                 padTop: Int = 0, padBottom: Int = 0, padLeft: Int = 0, padRight: Int = 0) {
         self.batch = batch; self.inChannels = inChannels; self.height = height; self.width = width
         self.outChannels = outChannels; self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
         self.stride = stride; self.dilation = dilation
