@@ -73,7 +73,10 @@ enum Im2Col {
 
     /// Fills the rows of channels `channels` of the column matrix of output pixels `pixels` of one
     /// image. `x` is the image `[C, H, W]`; `col` is the block's matrix base (row 0, column 0) with
-    /// row stride `ld` (at least `pixels.count`).
+    /// row stride `ld` (at least `pixels.count`). Not inlined into callers: on its own the optimizer
+    /// inlines the segment body into `forEachSegment`'s loop, while inlined into a kernel it kept the
+    /// body out of line with one call per segment.
+    @inline(never)
     static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
                        into col: UnsafeMutablePointer<Float>, stride ld: Int) {
         let s = g.stride
@@ -154,6 +157,8 @@ enum Im2Col {
 
     /// Adds the rows of channels `channels` of a block's column matrix into the image `dx` `[C, H, W]`
     /// (the adjoint of `im2col` with the same arguments). Distinct channel ranges write disjoint memory.
+    /// Not inlined into callers, like `im2col`.
+    @inline(never)
     static func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
                        stride ld: Int, into dx: UnsafeMutablePointer<Float>) {
         let s = g.stride
