@@ -33,6 +33,11 @@ let package = Package(
             name: "unet-cli",
             dependencies: ["UNet", "NN", "Tensor", "Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Timing harnesses for tuning the kernels (`swift run -c release unet-tune --help`); not a product.
+        .executableTarget(
+            name: "unet-tune",
+            dependencies: ["Tensor", "Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "NN", "Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),

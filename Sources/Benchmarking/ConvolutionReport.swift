@@ -2,9 +2,9 @@ import Dispatch
 import Foundation
 import Tensor
 
-/// Times the convolution kernels on every convolution of the tutorial U-Net (512^2 input, base 64:
-/// see `../shared/reference/torch_unet_bench.py`) and, in the same run, a bare `cblas_sgemm` of the
-/// same GEMM shape, so each row shows how close the convolution gets to BLAS.
+/// Times the convolution kernels on every convolution of the tutorial U-Net (512^2 input, base 64)
+/// and, in the same run, a bare `cblas_sgemm` of the same GEMM shape, so each row shows how close
+/// the convolution gets to BLAS.
 ///
 /// Use from the CLI as `unet bench conv [--json]` (wired to `ConvolutionReport.run` and
 /// `ConvolutionReport.table` / `ConvolutionReport.json`), or from code:
@@ -17,24 +17,36 @@ import Tensor
 public enum ConvolutionReport {
     /// The three kernels of a convolution.
     public enum Op: String, Codable, Sendable, CaseIterable {
+        /// The output from the input.
         case forward
+        /// The input gradient from the output gradient.
         case backwardData = "backward-data"
+        /// The weight gradient from the input and the output gradient.
         case backwardWeight = "backward-weight"
     }
 
     /// One layer shape of the report. `h`, `w` are the layer's input size.
-    public struct Layer: Sendable, Equatable {
+    public struct Layer: Codable, Sendable, Equatable {
+        /// The layer's name in the U-Net, e.g. "enc2b/dec2b" for a shape two layers share.
         public var name: String
+        /// Input channels.
         public var cin: Int
+        /// Output channels.
         public var cout: Int
+        /// Input height.
         public var h: Int
+        /// Input width.
         public var w: Int
+        /// Kernel side (square kernels; "same" padding for odd sides, none for even ones).
         public var kernel: Int
+        /// Stride in both axes.
         public var stride: Int
         /// A transposed convolution (weight `[cin, cout, k, k]`, output `h*stride x w*stride`).
         public var transposed: Bool
+        /// Images per call.
         public var batch: Int
 
+        /// A layer; the defaults are a 3x3 stride-1 convolution on one image.
         public init(name: String, cin: Int, cout: Int, h: Int, w: Int, kernel: Int = 3, stride: Int = 1,
                     transposed: Bool = false, batch: Int = 1) {
             self.name = name; self.cin = cin; self.cout = cout; self.h = h; self.w = w
@@ -42,7 +54,7 @@ public enum ConvolutionReport {
         }
 
         /// The convolution whose kernels run this layer (for a transposed layer, the one it is the adjoint of).
-        var geometry: ConvGeometry {
+        package var geometry: ConvGeometry {
             if transposed {
                 return ConvGeometry(batch: batch, inChannels: cout, height: h * stride, width: w * stride, outChannels: cin,
                                     kernelHeight: kernel, kernelWidth: kernel, stride: stride)
@@ -54,21 +66,11 @@ public enum ConvolutionReport {
         }
     }
 
-    /// One measurement. JSON keys: `name, op, cin, cout, h, w, kernel, stride, batch, transposed,
-    /// seconds, gflops, sgemm_gflops, ratio, sgemm_m, sgemm_n, sgemm_k`.
-    public struct Row: Codable, Sendable, Equatable {
-        public var name: String
+    /// What one measurement of a layer found.
+    public struct Measurement: Codable, Sendable, Equatable {
         /// "forward", "backward-data" or "backward-weight" (of the layer as named: for a transposed
         /// convolution, its forward is the underlying convolution's backward-data and vice versa).
         public var op: String
-        public var cin: Int
-        public var cout: Int
-        public var h: Int
-        public var w: Int
-        public var kernel: Int
-        public var stride: Int
-        public var batch: Int
-        public var transposed: Bool
         /// Median wall time of one call.
         public var seconds: Double
         /// Useful FLOPs (2 x multiply-adds) per second, in units of 1e9.
@@ -77,15 +79,45 @@ public enum ConvolutionReport {
         public var sgemmGflops: Double
         /// `gflops / sgemmGflops`.
         public var ratio: Double
-        /// The bare GEMM's shape (row-major M x N with inner K). The pixel extent is capped so that
+        /// The bare GEMM's rows (row-major M x N with inner K). The pixel extent is capped so that
         /// no operand exceeds 256 MiB; the rate is flat in that extent at these sizes.
         public var sgemmM: Int
+        /// The bare GEMM's columns.
         public var sgemmN: Int
+        /// The bare GEMM's inner dimension.
         public var sgemmK: Int
 
         enum CodingKeys: String, CodingKey {
-            case name, op, cin, cout, h, w, kernel, stride, batch, transposed, seconds, gflops, ratio
+            case op, seconds, gflops, ratio
             case sgemmGflops = "sgemm_gflops", sgemmM = "sgemm_m", sgemmN = "sgemm_n", sgemmK = "sgemm_k"
+        }
+    }
+
+    /// One row of the report: a layer and what was measured on it. Its JSON is one flat object
+    /// with the keys of both: `name, cin, cout, h, w, kernel, stride, batch, transposed, op,
+    /// seconds, gflops, sgemm_gflops, ratio, sgemm_m, sgemm_n, sgemm_k`.
+    public struct Row: Codable, Sendable, Equatable {
+        /// The layer.
+        public var layer: Layer
+        /// The op measured on it and the rates.
+        public var measurement: Measurement
+
+        /// A row of `measurement` on `layer`.
+        public init(layer: Layer, measurement: Measurement) {
+            self.layer = layer
+            self.measurement = measurement
+        }
+
+        /// Reads the flat object `encode(to:)` writes.
+        public init(from decoder: Decoder) throws {
+            layer = try Layer(from: decoder)
+            measurement = try Measurement(from: decoder)
+        }
+
+        /// Writes the layer's and the measurement's keys into one object.
+        public func encode(to encoder: Encoder) throws {
+            try layer.encode(to: encoder)
+            try measurement.encode(to: encoder)
         }
     }
 
@@ -132,12 +164,18 @@ public enum ConvolutionReport {
     /// rate. `quick` uses `quickLayers` with one repetition. `progress` sees each row as it is measured.
     public static func run(quick: Bool = false, layers: [Layer]? = nil, repetitions: Int? = nil,
                            progress: ((Row) -> Void)? = nil) -> [Row] {
+        run(quick: quick, layers: layers, repetitions: repetitions, policy: .automatic, progress: progress)
+    }
+
+    /// `run` with the kernels under `policy` (`unet bench conv --parallelism`).
+    package static func run(quick: Bool = false, layers: [Layer]? = nil, repetitions: Int? = nil,
+                            policy: ConvolutionPolicy, progress: ((Row) -> Void)? = nil) -> [Row] {
         let chosen = layers ?? (quick ? quickLayers : unetLayers)
         let reps = repetitions ?? (quick ? 1 : 5)
         var rows: [Row] = []
         for layer in chosen {
             for op in Op.allCases {
-                let row = measure(layer, op, repetitions: reps)
+                let row = measure(layer, op, repetitions: reps, policy: policy)
                 progress?(row)
                 rows.append(row)
             }
@@ -145,12 +183,12 @@ public enum ConvolutionReport {
         return rows
     }
 
-    /// Measures one layer and op.
-    public static func measure(_ layer: Layer, _ op: Op, repetitions: Int = 3) -> Row {
+    /// Measures one layer and op with the kernels under `policy`.
+    package static func measure(_ layer: Layer, _ op: Op, repetitions: Int = 3, policy: ConvolutionPolicy = .automatic) -> Row {
         let g = layer.geometry
-        let x = filled(g.batch * g.inChannels * g.inPixels, seed: 1)
-        let wt = filled(g.outChannels * g.columnRows, seed: 2)
-        let y = filled(g.batch * g.outChannels * g.outPixels, seed: 3)
+        let x = filledBuffer(g.batch * g.inChannels * g.inPixels, seed: 1)
+        let wt = filledBuffer(g.outChannels * g.columnRows, seed: 2)
+        let y = filledBuffer(g.batch * g.outChannels * g.outPixels, seed: 3)
         defer { x.deallocate(); wt.deallocate(); y.deallocate() }
         // The layer's op in terms of the underlying convolution's kernels.
         let kernel: Op
@@ -162,72 +200,40 @@ public enum ConvolutionReport {
         let body: () -> Void
         switch kernel {
         case .forward:
-            body = { ConvolutionKernels.forward(g, input: x, weight: wt, bias: nil, output: y) }
+            body = { ConvolutionKernels.forward(g, input: x, weight: wt, bias: nil, output: y, policy: policy) }
         case .backwardData:
-            body = { ConvolutionKernels.backwardData(g, outputGradient: y, weight: wt, inputGradient: x) }
+            body = { ConvolutionKernels.backwardData(g, outputGradient: y, weight: wt, inputGradient: x, policy: policy) }
         case .backwardWeight:
             // For a transposed layer too: its weight gradient is the underlying convolution's, with
             // the layer's output gradient as `input` (x) and the layer's input as `outputGradient` (y).
-            body = { ConvolutionKernels.backwardWeight(g, input: x, outputGradient: y, weightGradient: wt, biasGradient: nil) }
-        }
-        let (m, n, k, ta, tb) = gemmShape(g, kernel)
-        let bare = BareSgemm(m: m, n: n, k: k, transposeA: ta, transposeB: tb, pixelAxis: kernel == .backwardWeight ? 2 : 1)
-        defer { bare.deallocate() }
-        // Alternate the two so both see the same machine load (it is shared and noisy).
-        let (seconds, bareSeconds) = medianSeconds(repetitions: repetitions, body, bare.run)
-        let sgemm = (gflops: bare.flops / bareSeconds / 1e9, m: bare.m, n: bare.n, k: bare.k)
-        let gflops = g.flops / seconds / 1e9
-        return Row(name: layer.name, op: op.rawValue, cin: layer.cin, cout: layer.cout, h: layer.h, w: layer.w,
-                   kernel: layer.kernel, stride: layer.stride, batch: layer.batch, transposed: layer.transposed,
-                   seconds: seconds, gflops: gflops, sgemmGflops: sgemm.gflops, ratio: gflops / sgemm.gflops,
-                   sgemmM: sgemm.m, sgemmN: sgemm.n, sgemmK: sgemm.k)
-    }
-
-    /// Row-major GEMM shape (M, N, K, transpose A, transpose B) of a kernel over the whole batch.
-    static func gemmShape(_ g: ConvGeometry, _ op: Op) -> (Int, Int, Int, Bool, Bool) {
-        let pixels = g.batch * g.outPixels
-        switch op {
-        case .forward: return (g.outChannels, pixels, g.columnRows, false, false)
-        case .backwardData: return (g.columnRows, pixels, g.outChannels, true, false)
-        case .backwardWeight: return (g.outChannels, g.columnRows, pixels, false, true)
-        }
-    }
-
-    /// A bare `cblas_sgemm` on its own operands, all threads inside BLAS. The pixel extent
-    /// (`pixelAxis`: 1 = N, 2 = K) is capped so no operand exceeds 256 MiB.
-    struct BareSgemm {
-        let m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool
-        let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>
-
-        init(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, pixelAxis: Int) {
-            let capFloats = 1 << 26
-            var n = n, k = k
-            if pixelAxis == 1 { n = max(1, min(n, capFloats / max(k, m))) } else { k = max(1, min(k, capFloats / max(m, n))) }
-            self.m = m; self.n = n; self.k = k; self.transposeA = transposeA; self.transposeB = transposeB
-            a = ConvolutionReport.filled(m * k, seed: 4)
-            b = ConvolutionReport.filled(k * n, seed: 5)
-            c = ConvolutionReport.filled(m * n, seed: 6)
-        }
-
-        var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
-
-        func run() {
-            Threads.withBLASThreads {
-                Gemm.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, c: c)
+            body = {
+                ConvolutionKernels.backwardWeight(g, input: x, outputGradient: y, weightGradient: wt, biasGradient: nil, policy: policy)
             }
         }
-
-        func deallocate() { a.deallocate(); b.deallocate(); c.deallocate() }
+        let bare = bareSgemm(g, kernel)
+        defer { bare.deallocate() }
+        // Back to back, so both see about the same machine load (it is shared and noisy).
+        let (seconds, bareSeconds) = medianSeconds(repetitions: repetitions, body, bare.run)
+        let sgemmGflops = bare.flops / bareSeconds / 1e9
+        let gflops = g.flops / seconds / 1e9
+        return Row(layer: layer, measurement: Measurement(
+            op: op.rawValue, seconds: seconds, gflops: gflops, sgemmGflops: sgemmGflops, ratio: gflops / sgemmGflops,
+            sgemmM: bare.m, sgemmN: bare.n, sgemmK: bare.k))
     }
 
-    static func filled(_ count: Int, seed: UInt32) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        var state = seed &* 2654435761 &+ 12345
-        for i in 0..<count {
-            state = state &* 1664525 &+ 1013904223
-            p[i] = Float(state >> 8) / Float(1 << 24) - 0.5
+    /// The bare SGEMM of a kernel's GEMM shape over the whole batch, its pixel extent (N, or K for
+    /// the weight gradient) capped so that no operand exceeds 256 MiB.
+    static func bareSgemm(_ g: ConvGeometry, _ op: Op) -> BareSgemm {
+        let pixels = g.batch * g.outPixels, capFloats = 1 << 26
+        func capped(_ extent: Int, _ other: Int) -> Int { max(1, min(pixels, capFloats / max(extent, other))) }
+        switch op {
+        case .forward:
+            return BareSgemm(m: g.outChannels, n: capped(g.columnRows, g.outChannels), k: g.columnRows)
+        case .backwardData:
+            return BareSgemm(m: g.columnRows, n: capped(g.outChannels, g.columnRows), k: g.outChannels, transposeA: true)
+        case .backwardWeight:
+            return BareSgemm(m: g.outChannels, n: g.columnRows, k: capped(g.outChannels, g.columnRows), transposeB: true)
         }
-        return p
     }
 
     /// Median seconds of `ours`, then of `bare`, each after one warm-up. `bare` runs OpenBLAS's own
@@ -238,7 +244,7 @@ public enum ConvolutionReport {
         let a = (0..<max(1, repetitions)).map { _ in wallSeconds(ours) }
         bare()
         let b = (0..<max(1, repetitions)).map { _ in wallSeconds(bare) }
-        if Threads.count > 1 { usleep(250_000) }
+        BareSgemm.waitForIdleWorkers()
         return (median(a)!, median(b)!)
     }
 
@@ -246,14 +252,15 @@ public enum ConvolutionReport {
     public static func table(_ rows: [Row]) -> String {
         var lines = ["| layer | op | cin->cout | input | ms | GFLOP/s | sgemm GFLOP/s | ratio |",
                      "|---|---|---|---|---:|---:|---:|---:|"]
-        for r in rows {
-            let kind = r.transposed ? "T k\(r.kernel)s\(r.stride)" : "k\(r.kernel)"
-            lines.append("| \(r.name) | \(r.op) | \(r.cin)->\(r.cout) \(kind) | \(r.batch)x\(r.h)x\(r.w) | "
-                + String(format: "%.1f | %.1f | %.1f | %.2f |", r.seconds * 1e3, r.gflops, r.sgemmGflops, r.ratio))
+        for row in rows {
+            let l = row.layer, m = row.measurement
+            let kind = l.transposed ? "T k\(l.kernel)s\(l.stride)" : "k\(l.kernel)"
+            lines.append("| \(l.name) | \(m.op) | \(l.cin)->\(l.cout) \(kind) | \(l.batch)x\(l.h)x\(l.w) | "
+                + String(format: "%.1f | %.1f | %.1f | %.2f |", m.seconds * 1e3, m.gflops, m.sgemmGflops, m.ratio))
         }
         return lines.joined(separator: "\n")
     }
 
-    /// The rows as a JSON array (one object per row, keys as in `Row`).
+    /// The rows as a JSON array (one flat object per row, keys as in `Row`).
     public static func json(_ rows: [Row]) -> String { jsonString(rows) }
 }

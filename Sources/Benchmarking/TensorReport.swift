@@ -1,9 +1,8 @@
-import COpenBLAS
 import Foundation
 import Tensor
 
-/// Throughput of the Tensor module's memory-bound ops and its matmul, against `cblas_sgemm`
-/// called directly in the same run (the figures in docs/PERFORMANCE.md, section "Tensor").
+/// Throughput of the Tensor module's memory-bound ops and its matmul, against a bare SGEMM in
+/// the same run (the figures in docs/PERFORMANCE.md, section "Tensor").
 public enum TensorReport {
     /// One measured op.
     public struct Row: Codable, Sendable {
@@ -45,26 +44,16 @@ public enum TensorReport {
 
         let n = matrixSize
         let x = Tensor.randomUniform([n, n], generator: &rng), y = Tensor.randomUniform([n, n], generator: &rng)
-        let flops = 2 * Double(n) * Double(n) * Double(n)
-        let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
-        defer { c.deallocate() }
+        let sgemm = BareSgemm(m: n, n: n, k: n)
+        defer { sgemm.deallocate() }
         var ours = Double.infinity, bare = Double.infinity
-        // Interleave the two so drift in machine load affects both alike. The bare call uses
-        // OpenBLAS's own threads, whose idle workers spin for ~0.1 s afterwards and would take a
-        // core from the next measurement: wait that out.
+        // Interleaved, so drift in machine load affects both alike.
         for _ in 0..<3 {
             ours = min(ours, medianSeconds(repetitions: repetitions) { _ = matmul(x, y) })
-            bare = min(bare, medianSeconds(repetitions: repetitions) {
-                x.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in
-                    Threads.withBLASThreads {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                                    xp.baseAddress, Int32(n), yp.baseAddress, Int32(n), 0, c, Int32(n))
-                    }
-                } }
-            })
-            usleep(250_000)
+            bare = min(bare, medianSeconds(repetitions: repetitions, sgemm.run))
+            BareSgemm.waitForIdleWorkers()
         }
-        rows.append(Row(name: "matmul \(n)^3", seconds: ours, gflops: flops / ours / 1e9, sgemmGflops: flops / bare / 1e9))
+        rows.append(Row(name: "matmul \(n)^3", seconds: ours, gflops: sgemm.flops / ours / 1e9, sgemmGflops: sgemm.flops / bare / 1e9))
         return rows
     }
 

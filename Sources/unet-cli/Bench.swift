@@ -164,9 +164,9 @@ struct BenchConv: ParsableCommand {
     var size = 512
     @Option(help: ArgumentHelp("Images per call (default: 1).", valueName: "n"))
     var batch = 1
-    @Option(help: ArgumentHelp("How each call uses the threads: automatic, lanes (one single-threaded GEMM per lane) or split-gemm (each GEMM split over the threads).",
+    @Option(help: ArgumentHelp("How each call uses the threads: automatic, lanes (work items spread over the threads, one single-threaded GEMM each) or split-gemm (each GEMM split over the threads).",
                                valueName: "policy"))
-    var parallelism: ConvolutionKernels.Parallelism = .automatic
+    var parallelism: ConvolutionPolicy.Parallelism = .automatic
     @Option(help: ArgumentHelp("Repetitions per measurement (median; default: 5, --quick: 1).", valueName: "n"))
     var repetitions: Int?
     @Flag(help: "Print one JSON object: system (as 'unet system --json') and rows.")
@@ -184,7 +184,6 @@ struct BenchConv: ParsableCommand {
         threadOptions.apply()
         let system = currentSystemReport()
         warnIfBLASKernelIsNarrow(system)
-        ConvolutionKernels.parallelism = parallelism
         let interactive = stdoutIsTerminal && !json
         let custom = baseFilters != 64 || size != 512 || batch != 1
         let what = quick ? "quick layers" : custom ? "the convolutions of a base-\(baseFilters) U-Net on \(batch) x \(size)^2"
@@ -192,8 +191,9 @@ struct BenchConv: ParsableCommand {
         if !json { print(system.summaryLine) }
         if !json { print("bench conv: \(what), \(Threads.count) thread(s), parallelism \(parallelism.rawValue)") }
         let layers = quick ? nil : ConvolutionReport.layers(baseFilters: baseFilters, size: size, batch: batch)
-        let rows = ConvolutionReport.run(quick: quick, layers: layers, repetitions: repetitions) { row in
-            if interactive { print("\r\u{1B}[2K  \(row.name) \(row.op)", terminator: ""); fflush(stdout) }
+        let policy = ConvolutionPolicy(parallelism: parallelism)
+        let rows = ConvolutionReport.run(quick: quick, layers: layers, repetitions: repetitions, policy: policy) { row in
+            if interactive { print("\r\u{1B}[2K  \(row.layer.name) \(row.measurement.op)", terminator: ""); fflush(stdout) }
         }
         if interactive { print("\r\u{1B}[2K", terminator: "") }
         print(json ? jsonString(BenchmarkRows(system: system, rows: rows)) : ConvolutionReport.table(rows))
@@ -218,4 +218,4 @@ struct BenchTensor: ParsableCommand {
     }
 }
 
-extension ConvolutionKernels.Parallelism: ExpressibleByArgument {}
+extension ConvolutionPolicy.Parallelism: ExpressibleByArgument {}

@@ -17,9 +17,15 @@ struct ThreadOptions: ParsableArguments {
         }
     }
 
-    /// Sets `Threads.count` (the library's one thread setting).
+    /// Sets `Threads.count` (the library's one thread setting) from `--threads`, else from the
+    /// `UNET_THREADS` environment variable when it holds a count of at least 1; otherwise the
+    /// library's default (the number of cores) stays.
     func apply() {
-        if let threads { Threads.count = threads }
+        if let threads {
+            Threads.count = threads
+        } else if let text = ProcessInfo.processInfo.environment["UNET_THREADS"], let n = Int(text), n >= 1 {
+            Threads.count = n
+        }
     }
 }
 

@@ -253,14 +253,13 @@ final class ConvolutionTests: XCTestCase {
                     } } }
                 } } }
             }
-            for flipped in [false, true] {
-                ConvolutionKernels.backwardDataAsForward = flipped
-                defer { ConvolutionKernels.backwardDataAsForward = nil }
+            for path in [ConvolutionPolicy.BackwardData.columns, .flippedForward] {
                 let dx = Tensor(repeating: 7, shape: [g.batch, g.inChannels, g.height, g.width])
                 ConvolutionKernels.backwardData(g, outputGradient: dy.storage.pointer, weight: w.storage.pointer,
-                                                inputGradient: dx.storage.pointer, addingBias: bias.storage.pointer)
+                                                inputGradient: dx.storage.pointer, addingBias: bias.storage.pointer,
+                                                policy: ConvolutionPolicy(backwardData: path))
                 let worst = zip(dx.scalars, expected).map { abs(Double($0) - $1) }.max() ?? 0
-                XCTAssertLessThan(worst, 1e-5, "geometry \(i) flipped \(flipped)")
+                XCTAssertLessThan(worst, 1e-5, "geometry \(i) \(path)")
             }
         }
         // Strided convolutions have no flipped form.
@@ -327,34 +326,180 @@ final class ConvolutionTests: XCTestCase {
     }
 
     /// One thread and two give the same values (up to float reassociation in BLAS and the weight
-    /// gradient's partial sums), for shapes that take every schedule.
+    /// gradient's partial sums), for shapes that take every schedule, under each parallelism policy.
     func testResultsIndependentOfThreadCount() {
         let shapes: [ConvCase] = [
             ConvCase(n: 1, cin: 16, h: 48, w: 40, cout: 8, padding: .same),
             ConvCase(n: 3, cin: 8, h: 20, w: 21, cout: 6, stride: 2, padding: .same),
             ConvCase(n: 1, cin: 16, h: 32, w: 32, cout: 8, kh: 1, kw: 1),
             ConvCase(n: 1, cin: 16, h: 32, w: 32, cout: 8, kh: 2, kw: 2, stride: 2),
+            ConvCase(n: 1, cin: 8, h: 12, w: 70, cout: 8, padding: .same),
         ]
         for c in shapes {
-            let (x, w, b) = c.tensors(seed: 12)
-            func run() -> [Tensor] {
-                let xl = x.requiringGradient(), wl = w.requiringGradient(), bl = b!.requiringGradient()
-                let y = conv2d(xl, weight: wl, bias: bl, stride: c.stride, padding: c.padding, dilation: c.dilation)
-                y.backward(seed: randomTensor(y.shape, seed: 13))
-                let t = convTranspose2d(y.detached, weight: w, stride: c.stride)
-                return [y, xl.gradient!, wl.gradient!, bl.gradient!, t]
-            }
-            let one = withThreads(1) { withWorkspaceLimit(1 << 16) { run() } }
-            // Both ways of using two threads: independent lanes, and each GEMM split in bands.
-            for policy in [ConvolutionKernels.Parallelism.lanes, .splitGemm] {
-                ConvolutionKernels.parallelism = policy
-                defer { ConvolutionKernels.parallelism = .automatic }
-                let two = withThreads(2) { withWorkspaceLimit(1 << 16) { run() } }
+            let g = c.geometry
+            let one = withThreads(1) { withWorkspaceLimit(1 << 16) { kernelResults(g, seed: 12, policy: .automatic) } }
+            for parallelism in ConvolutionPolicy.Parallelism.allCases {
+                let policy = ConvolutionPolicy(parallelism: parallelism)
+                let two = withThreads(2) { withWorkspaceLimit(1 << 16) { kernelResults(g, seed: 12, policy: policy) } }
                 for (i, (a, b)) in zip(one, two).enumerated() {
                     let scale = max(1, a.scalars.map(abs).max() ?? 1)
-                    XCTAssertLessThan(a.maxAbsoluteDifference(to: b) / scale, 1e-5, "\(c) \(policy) result \(i)")
+                    XCTAssertLessThan(a.maxAbsoluteDifference(to: b) / scale, 1e-5, "\(c) \(parallelism) result \(i)")
                 }
             }
         }
     }
+
+    /// Every policy (schedule, backward-data path, weight-gradient form, tap GEMMs on or off) gives
+    /// the direct loops' values, with the default workspace and one small enough to cut many blocks.
+    func testEveryPolicyMatchesDirectLoops() {
+        let geometries = [
+            // Tap GEMMs apply; Cin == Cout.
+            ConvCase(n: 2, cin: 8, h: 6, w: 66, cout: 8, padding: .same).geometry,
+            // Stride 1, Cin > Cout, too narrow for tap GEMMs; dilated.
+            ConvCase(n: 2, cin: 5, h: 9, w: 8, cout: 3, padding: .same, dilation: 2).geometry,
+            // Strided, asymmetric padding.
+            ConvCase(n: 2, cin: 3, h: 9, w: 8, cout: 4, stride: 2, padding: .explicit(top: 1, bottom: 0, left: 2, right: 1)).geometry,
+            // Pointwise, and the non-overlapping k2 s2 scatter.
+            ConvCase(n: 3, cin: 5, h: 6, w: 7, cout: 3, kh: 1, kw: 1).geometry,
+            ConvCase(n: 1, cin: 3, h: 8, w: 6, cout: 4, kh: 2, kw: 2, stride: 2).geometry,
+        ]
+        var policies: [ConvolutionPolicy] = []
+        for parallelism in ConvolutionPolicy.Parallelism.allCases {
+            for backwardData in [ConvolutionPolicy.BackwardData.automatic, .flippedForward, .columns] {
+                for weightGradient in [ConvolutionPolicy.WeightGradient.automatic, .transposed, .plain] {
+                    for tapGemms in [true, false] {
+                        policies.append(ConvolutionPolicy(parallelism: parallelism, backwardData: backwardData,
+                                                          weightGradient: weightGradient, tapGemms: tapGemms))
+                    }
+                }
+            }
+        }
+        for (i, g) in geometries.enumerated() {
+            XCTAssertEqual(TapConvolution.applies(to: g), i == 0, "geometry \(i)")
+            let seed = UInt64(700 + 10 * i)
+            let (x, w, b, dy, inBias) = kernelOperands(g, seed: seed)
+            let expected = directConvolution(g, x: x.scalars, w: w.scalars, bias: b.scalars, dy: dy.scalars)
+            let dys = dy.scalars, biases = inBias.scalars
+            let db = (0..<g.outChannels).map { co in
+                (0..<g.batch).reduce(0.0) { sum, n in
+                    let plane = (n * g.outChannels + co) * g.outPixels
+                    return sum + dys[plane..<(plane + g.outPixels)].reduce(0.0) { $0 + Double($1) }
+                }
+            }
+            let dxBias = expected.dx.enumerated().map { j, v in v + Double(biases[j / g.inPixels % g.inChannels]) }
+            for limit in [ConvolutionWorkspace.defaultLimitBytes, 4096] {
+                for policy in policies {
+                    let r = withThreads(2) { withWorkspaceLimit(limit) { kernelResults(g, seed: seed, policy: policy) } }
+                    let label = "geometry \(i) limit \(limit) \(policy)"
+                    XCTAssertLessThan(worstDifference(r[0], expected.y), 1e-4, "forward, \(label)")
+                    XCTAssertLessThan(worstDifference(r[1], expected.dx), 1e-4, "backward-data, \(label)")
+                    XCTAssertLessThan(worstDifference(r[2], dxBias), 1e-4, "backward-data with bias, \(label)")
+                    XCTAssertLessThan(worstDifference(r[3], expected.dw), 1e-3, "backward-weight, \(label)")
+                    XCTAssertLessThan(worstDifference(r[4], db), 1e-3, "bias gradient, \(label)")
+                }
+            }
+        }
+    }
+
+    /// The parallelism policy decides the schedule: `automatic` runs lanes only with at least as
+    /// many work units as threads, `lanes` always (every GEMM on one thread, threads without a unit
+    /// idle), `splitGemm` never (every GEMM split over the threads).
+    func testParallelismPolicyChoosesTheSchedule() {
+        withThreads(2) {
+            // Backward-data of an overlapping kernel gives lanes whole images: one image is one unit.
+            var g = ConvCase(n: 1, cin: 4, h: 6, w: 6, cout: 4, padding: .same).geometry
+            /// [lanes, threads per GEMM]
+            func schedule(_ p: ConvolutionPolicy.Parallelism) -> [Int] {
+                let s = ConvolutionKernels.schedule(g, floatsPerPixel: g.columnRows, imagesOnly: true, parallelism: p)
+                return [s.lanes, s.gemmThreads]
+            }
+            XCTAssertEqual(schedule(.automatic), [1, 2])
+            XCTAssertEqual(schedule(.lanes), [1, 1])
+            XCTAssertEqual(schedule(.splitGemm), [1, 2])
+            g.batch = 2
+            XCTAssertEqual(schedule(.automatic), [2, 1])
+            XCTAssertEqual(schedule(.lanes), [2, 1])
+            XCTAssertEqual(schedule(.splitGemm), [1, 2])
+
+            // Tap GEMMs on a single output row: one band, one work item.
+            var tap = ConvCase(n: 1, cin: 8, h: 1, w: 64, cout: 8, padding: .same).geometry
+            /// [lanes, threads per GEMM]
+            func plan(_ p: ConvolutionPolicy.Parallelism) -> [Int] {
+                guard let plan = TapConvolution.plan(tap, scratchPerPixel: tap.outChannels, parallelism: p) else { return [] }
+                return [plan.lanes, plan.gemmThreads]
+            }
+            XCTAssertEqual(plan(.automatic), [1, 2])
+            XCTAssertEqual(plan(.lanes), [1, 1])
+            XCTAssertEqual(plan(.splitGemm), [1, 2])
+            tap.height = 8
+            XCTAssertEqual(plan(.automatic), [2, 1])
+            XCTAssertEqual(plan(.lanes), [2, 1])
+            XCTAssertEqual(plan(.splitGemm), [1, 2])
+        }
+    }
+}
+
+extension ConvCase {
+    /// The kernels' geometry of this case (padding resolved as `conv2d` resolves it).
+    var geometry: ConvGeometry {
+        let pad = padding.resolve(height: h, width: w, kernelHeight: kh, kernelWidth: kw, stride: stride, dilation: dilation)
+        return ConvGeometry(batch: n, inChannels: cin, height: h, width: w, outChannels: cout, kernelHeight: kh, kernelWidth: kw,
+                            stride: stride, dilation: dilation, padTop: pad.top, padBottom: pad.bottom,
+                            padLeft: pad.left, padRight: pad.right)
+    }
+}
+
+/// Seeded random input, weight, bias, output gradient and input-side bias `[Cin]` for `g`.
+func kernelOperands(_ g: ConvGeometry, seed: UInt64) -> (x: Tensor, w: Tensor, b: Tensor, dy: Tensor, inBias: Tensor) {
+    (randomTensor([g.batch, g.inChannels, g.height, g.width], seed: seed),
+     randomTensor([g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth], seed: seed + 1),
+     randomTensor([g.outChannels], seed: seed + 2),
+     randomTensor([g.batch, g.outChannels, g.outHeight, g.outWidth], seed: seed + 3),
+     randomTensor([g.inChannels], seed: seed + 4))
+}
+
+/// The kernels of `g` under `policy` on `kernelOperands(g, seed:)`: forward with the bias,
+/// backward-data without and with the input-side bias, weight gradient, bias gradient.
+func kernelResults(_ g: ConvGeometry, seed: UInt64, policy: ConvolutionPolicy) -> [Tensor] {
+    let (x, w, b, dy, inBias) = kernelOperands(g, seed: seed)
+    let y = Tensor(repeating: .nan, shape: dy.shape)
+    let dx = Tensor(repeating: .nan, shape: x.shape), dxBias = Tensor(repeating: .nan, shape: x.shape)
+    let dw = Tensor(repeating: .nan, shape: w.shape), db = Tensor(repeating: .nan, shape: b.shape)
+    ConvolutionKernels.forward(g, input: x.storage.pointer, weight: w.storage.pointer, bias: b.storage.pointer,
+                               output: y.storage.pointer, policy: policy)
+    ConvolutionKernels.backwardData(g, outputGradient: dy.storage.pointer, weight: w.storage.pointer,
+                                    inputGradient: dx.storage.pointer, policy: policy)
+    ConvolutionKernels.backwardData(g, outputGradient: dy.storage.pointer, weight: w.storage.pointer,
+                                    inputGradient: dxBias.storage.pointer, addingBias: inBias.storage.pointer, policy: policy)
+    ConvolutionKernels.backwardWeight(g, input: x.storage.pointer, outputGradient: dy.storage.pointer,
+                                      weightGradient: dw.storage.pointer, biasGradient: db.storage.pointer, policy: policy)
+    return [y, dx, dxBias, dw, db]
+}
+
+/// Output, input gradient and weight gradient of `g` by direct loops in Double (bias added to the
+/// output only): the oracle of the kernels.
+func directConvolution(_ g: ConvGeometry, x: [Float], w: [Float], bias: [Float], dy: [Float]) -> (y: [Double], dx: [Double], dw: [Double]) {
+    var y = [Double](repeating: 0, count: g.batch * g.outChannels * g.outPixels)
+    var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+    for n in 0..<g.batch { for co in 0..<g.outChannels { for oy in 0..<g.outHeight { for ox in 0..<g.outWidth {
+        let o = ((n * g.outChannels + co) * g.outHeight + oy) * g.outWidth + ox
+        var acc = Double(bias[co])
+        for ci in 0..<g.inChannels { for ky in 0..<g.kernelHeight { for kx in 0..<g.kernelWidth {
+            let iy = oy * g.stride - g.padTop + ky * g.dilation, ix = ox * g.stride - g.padLeft + kx * g.dilation
+            if iy < 0 || iy >= g.height || ix < 0 || ix >= g.width { continue }
+            let xi = ((n * g.inChannels + ci) * g.height + iy) * g.width + ix
+            let wi = ((co * g.inChannels + ci) * g.kernelHeight + ky) * g.kernelWidth + kx
+            acc += Double(x[xi]) * Double(w[wi])
+            dx[xi] += Double(dy[o]) * Double(w[wi])
+            dw[wi] += Double(dy[o]) * Double(x[xi])
+        } } }
+        y[o] = acc
+    } } } }
+    return (y, dx, dw)
+}
+
+/// The largest absolute difference between `t` and `expected`.
+func worstDifference(_ t: Tensor, _ expected: [Double]) -> Double {
+    precondition(t.count == expected.count, "worstDifference: \(t.count) values against \(expected.count)")
+    return zip(t.scalars, expected).map { abs(Double($0) - $1) }.max() ?? 0
 }

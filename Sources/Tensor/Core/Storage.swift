@@ -5,9 +5,9 @@ import Glibc
 /// The heap buffer behind a `Tensor`: `count` Float32 values, 64-byte aligned so SIMD loads and BLAS
 /// panels never straddle cache lines. Owned by exactly one final class; `Tensor` copies it on write.
 ///
-/// Large buffers come from and return to `StoragePool`, so a training step that allocates the
-/// same activation sizes every iteration reuses warm pages instead of paying the kernel's
-/// page-fault and zeroing cost for fresh `mmap` memory each time.
+/// Large buffers come from and return to a pool inside the library, so a training step that
+/// allocates the same activation sizes every iteration reuses warm pages instead of paying the
+/// kernel's page-fault and zeroing cost for fresh `mmap` memory each time.
 public final class TensorStorage {
     /// Start of the buffer. Valid for `count` elements for the lifetime of this object.
     public let pointer: UnsafeMutablePointer<Float>
@@ -47,26 +47,30 @@ public final class TensorStorage {
 /// sizes every step, so the next step's activations reuse the warm buffers of the previous step
 /// while the peak footprint stays near what the step itself needs; beyond the allowance the oldest
 /// cached buffers are freed. Thread-safe.
-public final class StoragePool: @unchecked Sendable {
+package final class StoragePool: @unchecked Sendable {
     /// The process-wide pool used by `TensorStorage`.
-    public static let shared = StoragePool()
+    package static let shared = StoragePool()
 
     /// Buffers smaller than this are not pooled.
-    public let minimumPooledBytes = 256 << 10
-    /// Bytes the cache may always keep, even at the in-use peak (default 256 MiB; `UNET_POOL_MIB`
-    /// overrides; 0 disables pooling). Measured (docs/PERFORMANCE.md): bounding the cache by the
-    /// in-use peak removes most of the page faults that were ~9 % of a base-16 training step; the
-    /// floor matters for inference, whose in-use peak is small (base 16: 0.28-0.29 s with 256 MiB,
-    /// 0.41-0.43 s with 64 MiB) and costs base-64 training peak RSS (2810 against 2694 MiB with 128).
-    public var capacityBytes: Int {
+    package let minimumPooledBytes = 256 << 10
+
+    /// The capacity the pool starts with: 256 MiB. Bounding the cache by the in-use peak removes
+    /// most page faults of a training step; this floor on top of the peak matters for inference,
+    /// whose in-use peak is small, and is paid for in peak RSS (docs/PERFORMANCE.md, "Peak RSS and
+    /// the storage pool").
+    package static let defaultCapacityBytes = 256 << 20
+
+    /// Bytes the cache may always keep, even at the in-use peak (`defaultCapacityBytes` unless set;
+    /// 0 disables pooling). For tests and measurements (`unet-tune pool`).
+    package var capacityBytes: Int {
         get { lock(); defer { unlock() }; return _capacity }
         set { lock(); _capacity = max(0, newValue); trimLocked(); unlock() }
     }
 
     /// Bytes of pooled-size buffers currently held by tensors.
-    public var inUseByteCount: Int { lock(); defer { unlock() }; return inUse }
+    package var inUseByteCount: Int { lock(); defer { unlock() }; return inUse }
     /// The largest `inUseByteCount` so far (reset by `drain`).
-    public var peakInUseByteCount: Int { lock(); defer { unlock() }; return peakInUse }
+    package var peakInUseByteCount: Int { lock(); defer { unlock() }; return peakInUse }
 
     private var inUse = 0
     private var peakInUse = 0
@@ -78,18 +82,14 @@ public final class StoragePool: @unchecked Sendable {
 
     private init() {
         pthread_mutex_init(&mutex, nil)
-        if let text = getenv("UNET_POOL_MIB").map({ String(cString: $0) }), let mib = Int(text), mib >= 0 {
-            _capacity = mib << 20
-        } else {
-            _capacity = 256 << 20
-        }
+        _capacity = Self.defaultCapacityBytes
     }
 
     @inline(__always) private func lock() { pthread_mutex_lock(&mutex) }
     @inline(__always) private func unlock() { pthread_mutex_unlock(&mutex) }
 
     /// Bytes currently cached (not in use by any tensor).
-    public var cachedByteCount: Int { lock(); defer { unlock() }; return cachedBytes }
+    package var cachedByteCount: Int { lock(); defer { unlock() }; return cachedBytes }
 
     func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
         guard byteCount >= minimumPooledBytes else { return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64) }
@@ -121,7 +121,7 @@ public final class StoragePool: @unchecked Sendable {
     }
 
     /// Frees every cached buffer and forgets the in-use peak.
-    public func drain() {
+    package func drain() {
         lock()
         let saved = _capacity
         _capacity = 0
@@ -153,10 +153,9 @@ public final class StoragePool: @unchecked Sendable {
 }
 
 /// Pages mapped straight from the kernel for the pool's buffers (>= `minimumPooledBytes`), so that
-/// what the pool frees is returned at once. Through malloc, freeing a large block raised glibc's
-/// mmap threshold, later blocks came from the heap and stayed resident (base-16 inference with a
-/// 64 MiB floor peaked at 434-458 MiB through malloc, 304 MiB mapped directly; base-16 training
-/// 826-953 MiB against 680-830 MiB).
+/// what the pool frees is returned at once. Through malloc, freeing a large block raises glibc's
+/// mmap threshold, and later blocks come from the heap and stay resident, raising peak RSS
+/// (docs/PERFORMANCE.md, "Peak RSS and the storage pool").
 enum PageMemory {
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 

@@ -1,5 +1,6 @@
 import COpenBLAS
 import Dispatch
+import Synchronization
 
 /// The library's one thread setting.
 ///
@@ -9,39 +10,35 @@ import Dispatch
 ///   inside each item, so the two never oversubscribe the cores.
 /// - A single large GEMM with nothing outside it to split is cut into bands of output columns or
 ///   rows, one single-threaded SGEMM per thread (`Gemm.sgemm(threads:)`). OpenBLAS's own thread
-///   pool is not used: after each multi-threaded call its idle workers spin for ~0.1 s, which took
-///   a whole core from the next parallel loop and made it run at half speed (measured in
-///   docs/PERFORMANCE.md).
+///   pool is not used: after each multi-threaded call its idle workers spin for ~0.1 s and take
+///   a core from the next parallel loop (docs/PERFORMANCE.md, "Threads").
 ///
-/// Set `Threads.count` once, before work starts (the CLI's `--threads` and the `UNET_THREADS`
-/// environment variable both end up here). Results do not depend on the count beyond BLAS's float
-/// reassociation: every parallel loop partitions work so that each output element is written by
-/// exactly one worker in a fixed order.
+/// The library reads no environment variable: `Threads.count` starts at the number of cores and
+/// changes only when set (the CLI sets it from `--threads`, else `UNET_THREADS`). Setting it is
+/// thread-safe and may happen at any time; parallel loops that start afterwards use the new count.
+/// A call already running may split some of its loops by the old count and some by the new, which
+/// changes how its work is divided but not what it computes. Results do not depend on the count
+/// beyond BLAS's float reassociation: every parallel loop partitions work so that each output
+/// element is written by exactly one worker in a fixed order.
 public enum Threads {
-    nonisolated(unsafe) private static var _count: Int = {
-        if let text = getenvString("UNET_THREADS"), let n = Int(text), n >= 1 { return n }
-        return max(1, System.coreCount)
-    }()
-    nonisolated(unsafe) private static var configured = false
+    /// The count, atomic so that it may be read and set from any thread.
+    private static let setting = Atomic<Int>(max(1, System.coreCount))
 
-    /// The number of threads the library uses (default: `UNET_THREADS`, else the number of cores).
+    /// OpenBLAS set to one thread, once, before the first use of the setting.
+    private static let blasSingleThreaded: Void = { openblas_set_num_threads(1) }()
+
+    /// The number of threads the library uses (default: the number of cores). Must be at least 1.
     public static var count: Int {
-        get { ensureConfigured(); return _count }
+        get { ensureConfigured(); return setting.load(ordering: .relaxed) }
         set {
             precondition(newValue >= 1, "Threads.count must be >= 1, got \(newValue)")
-            _count = newValue
-            configured = true
-            openblas_set_num_threads(1)
+            ensureConfigured()
+            setting.store(newValue, ordering: .relaxed)
         }
     }
 
     /// BLAS runs single-threaded by default; `withBLASThreads` raises it around a direct OpenBLAS call.
-    @inline(__always) static func ensureConfigured() {
-        if !configured {
-            configured = true
-            openblas_set_num_threads(1)
-        }
-    }
+    @inline(__always) static func ensureConfigured() { _ = blasSingleThreaded }
 
     /// Runs `body(i)` for `i` in `0..<iterations`, spread over `count` threads when there is more
     /// than one iteration. Each iteration must write disjoint memory.
@@ -81,8 +78,7 @@ public enum Threads {
     /// uses `Gemm.sgemm(threads:)`, because OpenBLAS's idle workers spin for ~0.1 s after such a
     /// call and slow whatever runs next on the same cores. Never call it from inside `parallelFor`.
     public static func withBLASThreads<R>(_ body: () throws -> R) rethrows -> R {
-        ensureConfigured()
-        let n = _count
+        let n = count
         if n == 1 { return try body() }
         openblas_set_num_threads(Int32(n))
         defer { openblas_set_num_threads(1) }
@@ -99,8 +95,3 @@ public enum System {
 #if canImport(Glibc)
 import Glibc
 #endif
-
-func getenvString(_ name: String) -> String? {
-    guard let value = getenv(name) else { return nil }
-    return String(cString: value)
-}

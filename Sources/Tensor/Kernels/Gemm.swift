@@ -10,18 +10,18 @@ import COpenBLAS
 /// from whatever runs next (measured in docs/PERFORMANCE.md, "Threads").
 /// Every output element is computed by one single-threaded call; results agree across `threads`
 /// up to BLAS's rounding (its kernels may order sums differently at band edges).
-public enum Gemm {
+package enum Gemm {
     /// Products smaller than this many multiply-adds run on one thread even when `threads > 1`.
     @usableFromInline static let splitThreshold = 1 << 21
 
     /// Calls `cblas_sgemm` (OpenBLAS) in row-major order, on `threads` threads (default 1).
     @inlinable
-    public static func sgemm(transposeA: Bool = false, transposeB: Bool = false,
-                             m: Int, n: Int, k: Int, alpha: Float = 1,
-                             a: UnsafePointer<Float>, lda: Int? = nil,
-                             b: UnsafePointer<Float>, ldb: Int? = nil,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
-                             threads: Int = 1) {
+    package static func sgemm(transposeA: Bool = false, transposeB: Bool = false,
+                              m: Int, n: Int, k: Int, alpha: Float = 1,
+                              a: UnsafePointer<Float>, lda: Int? = nil,
+                              b: UnsafePointer<Float>, ldb: Int? = nil,
+                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
+                              threads: Int = 1) {
         if m == 0 || n == 0 { return }
         let lda = lda ?? (transposeA ? m : k)
         let ldb = ldb ?? (transposeB ? k : n)

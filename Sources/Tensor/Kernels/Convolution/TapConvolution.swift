@@ -18,28 +18,22 @@
 /// row and discarded (2/Wp of the work for a 3x3 "same" convolution).
 ///
 /// Compared with im2col + one GEMM, this writes the input once per band instead of `kh*kw` times
-/// and the GEMMs read it from cache: 1.1-1.8x faster on the 16-64 channel U-Net layers in a C
-/// program against the same OpenBLAS (docs/PERFORMANCE.md, "Tap GEMMs").
+/// and the GEMMs read it from cache (docs/PERFORMANCE.md, "Tap GEMMs, small-matrix blocks").
+/// `ConvolutionPolicy.tapGemms` turns the path off for comparisons.
 enum TapConvolution {
-    /// Tuning switch (`ConvolutionTuning.testTapGemm`): false sends every convolution through im2col.
-    nonisolated(unsafe) static var enabled = true
     /// Band width (`R*Wp` padded pixels) for channel counts where even one row's GEMM exceeds
-    /// OpenBLAS's small-matrix limit (512-4096 measured; 1024 best overall on the base-16 U-Net).
-    nonisolated(unsafe) static var targetPixels = 1024
-    /// Otherwise bands are as wide as the small-matrix limit allows (`Cin*Cout*R*Wp <= 100^3`), which
-    /// was best or within noise on every base-16 layer at 512^2 (`ConvolutionTuning.testTapTarget`:
-    /// 16->16 best at 4096 pixels, 32->32 at 1024, 96->32 at 512). Tuning switch.
-    nonisolated(unsafe) static var smallMatrixBands = true
+    /// OpenBLAS's small-matrix limit. Otherwise bands are as wide as that limit allows
+    /// (`Cin*Cout*R*Wp <= 100^3`), so that OpenBLAS takes its unpacked small-matrix kernels.
+    static let bandPixels = 1024
 
-    /// Where tap GEMMs beat im2col (measured on every 3x3 convolution of the base-16 and base-64
-    /// U-Nets with `ConvolutionTuning.testTapGemm`): stride 1 and a kernel larger than 1x1 (1x1
-    /// convolutions need no im2col anyway); at least 8 input and output channels (each tap's GEMM is
-    /// Cout x Cin: with one channel on either side im2col was 1.6-2.5x faster); at most 256 output
-    /// channels (at 512 the GEMM is efficient anyway and the nine passes over the result cost
-    /// 5-15 %); output rows of at least 64 pixels (the discarded columns cost 2/Wp of the work; at 16
-    /// and 32 pixels im2col was 5-25 % faster).
+    /// Whether tap GEMMs suit `g`, by the shapes where they beat im2col (docs/PERFORMANCE.md, "Tap
+    /// GEMMs, small-matrix blocks"): stride 1 and a kernel larger than 1x1 (1x1 convolutions need
+    /// no im2col anyway); at least 8 input and output channels (each tap's GEMM is Cout x Cin, too
+    /// thin below that); at most 256 output channels (beyond, the GEMM is efficient anyway and the
+    /// `kh*kw` passes over the result cost more than im2col); output rows of at least 64 pixels (the
+    /// discarded columns cost 2/Wp of the work).
     static func applies(to g: ConvGeometry) -> Bool {
-        enabled && g.stride == 1 && !(g.kernelHeight == 1 && g.kernelWidth == 1)
+        g.stride == 1 && !(g.kernelHeight == 1 && g.kernelWidth == 1)
             && g.inChannels >= 8 && (8...256).contains(g.outChannels) && g.outWidth >= 64
     }
 
@@ -48,12 +42,15 @@ enum TapConvolution {
         var g: ConvGeometry
         /// Padded row width and the rows of padding read above the last output row of a band.
         var wp: Int, halo: Int
-        /// Output rows per band, bands per image, and the run schedule over (image, band) items.
+        /// Output rows per band, bands per image, and the lanes that run the (image, band) items
+        /// (as in `ConvolutionKernels.Schedule`).
         var rows: Int, bandsPerImage: Int, lanes: Int
+        /// True when items run one after another with each GEMM split over all threads.
+        var splitsOverThreads: Bool
         /// Floats of one channel plane of a band, and of the band (all channels).
         var bandPlane: Int, bandFloats: Int
         var items: Int { g.batch * bandsPerImage }
-        var gemmThreads: Int { lanes > 1 ? 1 : Threads.count }
+        var gemmThreads: Int { splitsOverThreads ? Threads.count : 1 }
 
         /// Offset of tap `t` (row-major over kh x kw) in the padded band.
         func shift(_ t: Int) -> Int {
@@ -70,7 +67,7 @@ enum TapConvolution {
     /// Bands of the width above, at least one per thread, whose scratch
     /// (`scratchPerPixel` floats per padded output pixel besides the band) fits the workspace
     /// limit; nil when even one-row bands would not fit (im2col then takes the call).
-    static func plan(_ g: ConvGeometry, scratchPerPixel: Int) -> Plan? {
+    static func plan(_ g: ConvGeometry, scratchPerPixel: Int, parallelism: ConvolutionPolicy.Parallelism) -> Plan? {
         let wp = g.width + g.padLeft + g.padRight, halo = g.dilation * (g.kernelHeight - 1)
         let slack = g.dilation * (g.kernelWidth - 1)
         let outH = g.outHeight, threads = Threads.count
@@ -79,9 +76,9 @@ enum TapConvolution {
             return g.inChannels * plane + slack + r * wp * scratchPerPixel
         }
         let smallWidth = ConvolutionKernels.smallGemmLimit / Swift.max(1, g.inChannels * g.outChannels)
-        let target = smallMatrixBands && smallWidth >= wp ? smallWidth : targetPixels
+        let target = smallWidth >= wp ? smallWidth : bandPixels
         var rows = Swift.max(1, Swift.min(outH, target / wp))
-        let lanesWanted = threads > 1 && ConvolutionKernels.allowLanes ? threads : 1
+        let lanesWanted = threads > 1 && parallelism != .splitGemm ? threads : 1
         // At least one band per lane when the batch is small.
         if g.batch < lanesWanted { rows = Swift.min(rows, Swift.max(1, (outH * g.batch + lanesWanted - 1) / lanesWanted)) }
         while rows > 1 && floats(rows) * lanesWanted > ConvolutionWorkspace.limitFloats { rows = (rows + 1) / 2 }
@@ -92,10 +89,12 @@ enum TapConvolution {
             rows = (outH + bands - 1) / bands
             bands = (outH + rows - 1) / rows
         }
-        let lanes = g.batch * bands >= lanesWanted ? lanesWanted : 1
+        let items = g.batch * bands
+        let useLanes = lanesWanted > 1 && (parallelism == .lanes || items >= lanesWanted)
+        let lanes = useLanes ? Swift.max(1, Swift.min(lanesWanted, items)) : 1
         guard floats(rows) * lanes <= ConvolutionWorkspace.limitFloats else { return nil }
         let plane = (rows + halo) * wp + slack
-        return Plan(g: g, wp: wp, halo: halo, rows: rows, bandsPerImage: bands, lanes: lanes,
+        return Plan(g: g, wp: wp, halo: halo, rows: rows, bandsPerImage: bands, lanes: lanes, splitsOverThreads: !useLanes,
                     bandPlane: plane, bandFloats: g.inChannels * plane + slack)
     }
 
@@ -149,9 +148,10 @@ enum TapConvolution {
     /// `output = conv(input, weight) + bias` (see `ConvolutionKernels.forward`); false when the
     /// workspace limit is too small for one-row bands (the caller then uses im2col).
     static func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) -> Bool {
+                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                        parallelism: ConvolutionPolicy.Parallelism) -> Bool {
         let m = g.outChannels, k = g.inChannels, taps = g.kernelHeight * g.kernelWidth
-        guard let p = plan(g, scratchPerPixel: m) else { return false }
+        guard let p = plan(g, scratchPerPixel: m, parallelism: parallelism) else { return false }
         let laneFloats = p.bandFloats + p.rows * p.wp * m
         let outW = g.outWidth, outPixels = g.outPixels, inImage = g.inChannels * g.inPixels
         ConvolutionWorkspace.withBuffer(floats: taps * m * k + p.lanes * laneFloats) { ws in
@@ -190,9 +190,10 @@ enum TapConvolution {
     /// `ConvolutionKernels.backwardWeight`; the bias gradient is the caller's); false when the
     /// workspace limit is too small for one-row bands.
     static func backwardWeight(_ g: ConvGeometry, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                               weightGradient dw: UnsafeMutablePointer<Float>) -> Bool {
+                               weightGradient dw: UnsafeMutablePointer<Float>,
+                               parallelism: ConvolutionPolicy.Parallelism) -> Bool {
         let m = g.outChannels, k = g.inChannels, taps = g.kernelHeight * g.kernelWidth
-        guard let p = plan(g, scratchPerPixel: m) else { return false }
+        guard let p = plan(g, scratchPerPixel: m, parallelism: parallelism) else { return false }
         let laneFloats = p.bandFloats + p.rows * p.wp * m
         let partial = taps * k * m
         let outW = g.outWidth, outPixels = g.outPixels, inImage = g.inChannels * g.inPixels

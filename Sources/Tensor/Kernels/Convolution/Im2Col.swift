@@ -20,25 +20,34 @@ enum Im2Col {
         return (Swift.min(lo, hi), hi)
     }
 
-    /// Fills the rows of channels `channels` of the column matrix of output pixels `pixels` of one
-    /// image. `x` is the image `[C, H, W]`; `col` is the block's matrix base (row 0, column 0) with
-    /// row stride `ld` (at least `pixels.count`).
-    static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
-                       into col: UnsafeMutablePointer<Float>, stride ld: Int) {
+    /// One run of a column-matrix row within one output row, as `forEachSegment` visits them: the
+    /// `count` entries from offset `column` of the column matrix are `lead` entries from the
+    /// padding, then `valid` entries from the input (the first at offset `input` of the image, the
+    /// next ones `stride` apart), then `count - lead - valid` more from the padding.
+    struct Segment {
+        var column: Int
+        var count: Int
+        var lead: Int
+        var valid: Int
+        var input: Int
+    }
+
+    /// Calls `body` for every segment of the column-matrix rows of channels `channels` for output
+    /// pixels `pixels` (row stride `ld`): channel, kernel row, kernel column, then output rows. The
+    /// traversal `im2col` and its adjoint `col2im` share.
+    @inline(__always)
+    static func forEachSegment(_ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>, stride ld: Int,
+                               _ body: (Segment) -> Void) {
         let kh = g.kernelHeight, kw = g.kernelWidth, s = g.stride, d = g.dilation
         let h = g.height, w = g.width, outW = g.outWidth
-        if s == 1 && outW == w && rowPreserving {
-            im2colRowPreserving(x, g, pixels: pixels, channels: channels, into: col, stride: ld)
-            return
-        }
         for c in channels {
-            let plane = x + c * h * w
+            let plane = c * h * w
             for ky in 0..<kh {
                 let offY = ky * d - g.padTop
                 for kx in 0..<kw {
                     let offX = kx * d - g.padLeft
                     let (lo, hi) = validSpan(offset: offX, stride: s, width: w, outWidth: outW)
-                    var dst = col + ((c * kh + ky) * kw + kx) * ld
+                    var column = ((c * kh + ky) * kw + kx) * ld
                     var p = pixels.lowerBound
                     while p < pixels.upperBound {
                         let oy = p / outW
@@ -47,26 +56,14 @@ enum Im2Col {
                         let count = oxEnd - oxStart
                         let iy = oy * s + offY
                         if iy < 0 || iy >= h {
-                            dst.update(repeating: 0, count: count)
+                            body(Segment(column: column, count: count, lead: count, valid: 0, input: 0))
                         } else {
                             let a = Swift.min(Swift.max(lo, oxStart), oxEnd)
                             let b = Swift.min(Swift.max(hi, a), oxEnd)
-                            if a > oxStart { dst.update(repeating: 0, count: a - oxStart) }
-                            if b < oxEnd { (dst + (b - oxStart)).update(repeating: 0, count: oxEnd - b) }
-                            if b > a {
-                                let src = plane + iy * w + offX
-                                let out = dst + (a - oxStart)
-                                if s == 1 {
-                                    out.update(from: src + a, count: b - a)
-                                } else if s == 2 && vectorGather {
-                                    gatherEven(src + 2 &* a, into: out, count: b - a)
-                                } else {
-                                    let first = src + a &* s
-                                    for i in 0..<(b - a) { out[i] = first[i &* s] }
-                                }
-                            }
+                            body(Segment(column: column, count: count, lead: a - oxStart, valid: b - a,
+                                         input: plane + iy * w + offX + a &* s))
                         }
-                        dst += count
+                        column += count
                         p += count
                     }
                 }
@@ -74,14 +71,41 @@ enum Im2Col {
         }
     }
 
-    /// Tuning switch (`ConvolutionTuning.testIm2ColCopy`): false takes the general traversal everywhere.
-    nonisolated(unsafe) static var rowPreserving = true
+    /// Fills the rows of channels `channels` of the column matrix of output pixels `pixels` of one
+    /// image. `x` is the image `[C, H, W]`; `col` is the block's matrix base (row 0, column 0) with
+    /// row stride `ld` (at least `pixels.count`). Not inlined into callers: on its own the optimizer
+    /// inlines the segment body into `forEachSegment`'s loop, while inlined into a kernel it kept the
+    /// body out of line with one call per segment.
+    @inline(never)
+    static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
+                       into col: UnsafeMutablePointer<Float>, stride ld: Int) {
+        let s = g.stride
+        if s == 1 && g.outWidth == g.width {
+            im2colRowPreserving(x, g, pixels: pixels, channels: channels, into: col, stride: ld)
+            return
+        }
+        forEachSegment(g, pixels: pixels, channels: channels, stride: ld) { segment in
+            let dst = col + segment.column
+            let end = segment.lead + segment.valid
+            if segment.lead > 0 { dst.update(repeating: 0, count: segment.lead) }
+            if end < segment.count { (dst + end).update(repeating: 0, count: segment.count - end) }
+            guard segment.valid > 0 else { return }
+            let src = x + segment.input, out = dst + segment.lead
+            if s == 1 {
+                out.update(from: src, count: segment.valid)
+            } else if s == 2 {
+                gatherEven(src, into: out, count: segment.valid)
+            } else {
+                for i in 0..<segment.valid { out[i] = src[i &* s] }
+            }
+        }
+    }
 
     /// im2col for stride 1 with output rows as wide as input rows (a "same" convolution): tap
     /// `(ky, kx)` of output pixel `p` reads input pixel `p + offY*W + offX` of the flattened plane,
     /// so each column row is one contiguous copy (zero outside the plane), after which the entries
     /// whose input column fell off the row's left or right edge are zeroed. One `memmove` per
-    /// kernel tap instead of one per tap and output row (`ConvolutionTuning.testIm2ColCopy`).
+    /// kernel tap instead of one per tap and output row.
     static func im2colRowPreserving(_ x: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
                                     into col: UnsafeMutablePointer<Float>, stride ld: Int) {
         let kh = g.kernelHeight, kw = g.kernelWidth, d = g.dilation
@@ -116,9 +140,6 @@ enum Im2Col {
         }
     }
 
-    /// Tuning switch (`ConvolutionTuning.testStrideTwoGather`): false gathers stride 2 one float at a time.
-    nonisolated(unsafe) static var vectorGather = true
-
     /// `out[i] = src[2 * i]` for `i < count`: 8 outputs per 16-float load (the even lanes), so
     /// stride-2 convolutions (the U-Net's k2 s2 up-convolutions in backward) gather at copy speed.
     @inline(__always)
@@ -136,42 +157,18 @@ enum Im2Col {
 
     /// Adds the rows of channels `channels` of a block's column matrix into the image `dx` `[C, H, W]`
     /// (the adjoint of `im2col` with the same arguments). Distinct channel ranges write disjoint memory.
+    /// Not inlined into callers, like `im2col`.
+    @inline(never)
     static func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, pixels: Range<Int>, channels: Range<Int>,
                        stride ld: Int, into dx: UnsafeMutablePointer<Float>) {
-        let kh = g.kernelHeight, kw = g.kernelWidth, s = g.stride, d = g.dilation
-        let h = g.height, w = g.width, outW = g.outWidth
-        for c in channels {
-            let plane = dx + c * h * w
-            for ky in 0..<kh {
-                let offY = ky * d - g.padTop
-                for kx in 0..<kw {
-                    let offX = kx * d - g.padLeft
-                    let (lo, hi) = validSpan(offset: offX, stride: s, width: w, outWidth: outW)
-                    var src = col + ((c * kh + ky) * kw + kx) * ld
-                    var p = pixels.lowerBound
-                    while p < pixels.upperBound {
-                        let oy = p / outW
-                        let oxStart = p - oy * outW
-                        let oxEnd = Swift.min(outW, oxStart + (pixels.upperBound - p))
-                        let count = oxEnd - oxStart
-                        let iy = oy * s + offY
-                        if iy >= 0 && iy < h {
-                            let a = Swift.min(Swift.max(lo, oxStart), oxEnd)
-                            let b = Swift.min(Swift.max(hi, a), oxEnd)
-                            if b > a {
-                                let first = plane + iy * w + offX + a &* s
-                                let from = src + (a - oxStart)
-                                if s == 1 {
-                                    for i in 0..<(b - a) { first[i] += from[i] }
-                                } else {
-                                    for i in 0..<(b - a) { first[i &* s] += from[i] }
-                                }
-                            }
-                        }
-                        src += count
-                        p += count
-                    }
-                }
+        let s = g.stride
+        forEachSegment(g, pixels: pixels, channels: channels, stride: ld) { segment in
+            guard segment.valid > 0 else { return }
+            let first = dx + segment.input, from = col + segment.column + segment.lead
+            if s == 1 {
+                for i in 0..<segment.valid { first[i] += from[i] }
+            } else {
+                for i in 0..<segment.valid { first[i &* s] += from[i] }
             }
         }
     }

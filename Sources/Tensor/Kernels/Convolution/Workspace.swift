@@ -11,15 +11,15 @@ import Glibc
 /// columns of all blocks in flight at once fit in `limitBytes` (im2col of 64 channels at 512^2 would
 /// be 600 MB whole), and the buffers go back to a small pool after each call instead of being freed.
 /// Concurrent callers (ops run from several threads) each get their own buffer.
-public enum ConvolutionWorkspace {
+package enum ConvolutionWorkspace {
     /// Default bound: 64 MiB.
-    public static let defaultLimitBytes = 64 << 20
+    package static let defaultLimitBytes = 64 << 20
 
     /// The most bytes of scratch one convolution call uses (at least one kernel row of one output
     /// pixel is always allowed, so tiny limits still work, only slower). Changing it affects calls
     /// that start afterwards; results do not depend on it beyond float reassociation in
     /// the weight gradient.
-    public static var limitBytes: Int {
+    package static var limitBytes: Int {
         get { pool.withLock { $0.limit } }
         set {
             precondition(newValue > 0, "ConvolutionWorkspace.limitBytes must be positive, got \(newValue)")
@@ -28,15 +28,15 @@ public enum ConvolutionWorkspace {
     }
 
     /// Preferred size of one block's scratch: big enough that the GEMMs stay efficient, small enough
-    /// that a block's columns are still in cache when the GEMM reads them (measured, see
-    /// docs/PERFORMANCE.md). The effective block is the smaller of this and the limit share.
-    nonisolated(unsafe) static var preferredBlockBytes = 4 << 20
+    /// that a block's columns are still in cache when the GEMM reads them (docs/PERFORMANCE.md,
+    /// "Block size sweep"). The effective block is the smaller of this and the limit share.
+    static let preferredBlockBytes = 4 << 20
 
     /// Bytes the pool currently holds (free and in use); for tests and diagnostics.
-    public static var pooledBytes: Int { pool.withLock { $0.totalBytes } }
+    package static var pooledBytes: Int { pool.withLock { $0.totalBytes } }
 
     /// Frees every buffer not in use.
-    public static func releaseCachedMemory() { pool.withLock { $0.trim(keepingBytes: 0) } }
+    package static func releaseCachedMemory() { pool.withLock { $0.trim(keepingBytes: 0) } }
 
     /// Runs `body` with a buffer of at least `floats` elements (64-byte aligned, contents undefined).
     static func withBuffer<R>(floats: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
