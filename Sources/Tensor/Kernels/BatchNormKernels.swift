@@ -7,34 +7,7 @@ import Glibc
 // contiguous run of H*W floats; per-plane partial sums are combined per channel in image order,
 // which keeps results independent of the thread count.
 //
-// The loops use explicit 16-lane vectors: Float reductions do not auto-vectorize (reassociation),
-// and ELU's exponential needs a vector implementation (`VectorMath.exp`) to stay memory-bound.
-
-typealias Vector16 = SIMD16<Float>
-
-enum VectorMath {
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vector16 {
-        UnsafeRawPointer(p).loadUnaligned(as: Vector16.self)
-    }
-
-    @inline(__always) static func store(_ v: Vector16, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector16.self)
-    }
-
-    /// The first `count` (< 16) elements at `p`, the other lanes zero.
-    @inline(__always) static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> Vector16 {
-        var v = Vector16()
-        for j in 0..<count { v[j] = p[j] }
-        return v
-    }
-
-    @inline(__always) static func storePartial(_ v: Vector16, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-        for j in 0..<count { p[j] = v[j] }
-    }
-
-    /// e^x for each lane (`FastMath.exp`).
-    @inline(__always) static func exp(_ input: Vector16) -> Vector16 { FastMath.exp(input) }
-}
+// The loops use 16-lane vectors (VectorMath.swift).
 
 /// The activation applied after normalization, in vector form, and its derivative, taken from the
 /// pre-activation value z (recomputed from the input) or from the saved output y.
