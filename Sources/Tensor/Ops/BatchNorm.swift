@@ -21,7 +21,7 @@ public enum NormActivation: Sendable, Equatable {
 /// value is recomputed from the input, ReLU's derivative too, and ELU's derivative is y + alpha.
 public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, epsilon: Float = 1e-5,
                               activation: NormActivation = .identity) -> (output: Tensor, mean: Tensor, variance: Tensor) {
-    OpProfiler.measure("batch norm forward") {
+    OpProfiler.measure(.batchNormForward) {
         let (n, c, h, w) = input.shape4("batchNormTraining")
         checkChannelVector(scale, c, "batchNormTraining", "scale")
         checkChannelVector(offset, c, "batchNormTraining", "offset")
@@ -45,7 +45,7 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
             let xv = input.detached
             // ELU's backward reads the output (see EluActivationKernel); the others need only the input.
             let yv = activation.backwardReadsOutput ? y.detached : xv
-            y.recordOp("batchNormTraining", inputs: [input, scale, offset]) { g in
+            y.recordOp("batchNormTraining", profiledAs: .batchNormBackward, inputs: [input, scale, offset]) { g in
                 let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
                     xv.storage.pointer, yv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
                     activation: activation)
@@ -82,7 +82,7 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
 /// the input, `scale` and `offset` (the statistics are constants here: no gradient reaches them).
 public func batchNormInference(_ input: Tensor, scale: Tensor, offset: Tensor, mean: Tensor, variance: Tensor,
                                epsilon: Float = 1e-5, activation: NormActivation = .identity) -> Tensor {
-    OpProfiler.measure("batch norm forward") {
+    OpProfiler.measure(.batchNormForward) {
         let (n, c, h, w) = input.shape4("batchNormInference")
         checkChannelVector(scale, c, "batchNormInference", "scale")
         checkChannelVector(offset, c, "batchNormInference", "offset")
@@ -105,7 +105,7 @@ public func batchNormInference(_ input: Tensor, scale: Tensor, offset: Tensor, m
             let xv = input.detached
             // ELU's backward reads the output (see EluActivationKernel); the others need only the input.
             let yv = activation.backwardReadsOutput ? y.detached : xv
-            y.recordOp("batchNormInference", inputs: [input, scale, offset]) { g in
+            y.recordOp("batchNormInference", profiledAs: .batchNormBackward, inputs: [input, scale, offset]) { g in
                 var dScale: Tensor? = nil, dOffset: Tensor? = nil, dx: Tensor? = nil
                 if needs[1] || needs[2] {
                     let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(

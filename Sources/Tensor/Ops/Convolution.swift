@@ -57,7 +57,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
                  "conv2d: input \(input.shape) is too small for weight \(weight.shape) with stride \(stride), padding \(padding), dilation \(dilation)")
 
     var y = Tensor(uninitializedShape: [n, cout, g.outHeight, g.outWidth])
-    OpProfiler.measure("conv forward") {
+    OpProfiler.measure(.convForward) {
         ConvolutionKernels.forward(g, input: input.storage.pointer, weight: weight.storage.pointer,
                                    bias: bias.map { UnsafePointer($0.storage.pointer) }, output: y.storage.pointer)
     }
@@ -68,11 +68,11 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
         let wv = needs[0] ? weight.detached : nil
         let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
         let hasBias = bias != nil
-        y.recordOp("conv2d", inputs: inputs) { grad in
+        y.recordOp("conv2d", profiledAs: .convBackward, inputs: inputs) { grad in
             var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
             if needs[0], let wv {
                 let d = Tensor(uninitializedShape: [n, cin, h, w])
-                OpProfiler.measure("conv backward-data") {
+                OpProfiler.measure(.convBackwardData) {
                     ConvolutionKernels.backwardData(g, outputGradient: grad.storage.pointer, weight: wv.storage.pointer,
                                                     inputGradient: d.storage.pointer)
                 }
@@ -82,7 +82,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
             if needs[1] || wantBias {
                 let dwT = needs[1] ? Tensor(uninitializedShape: [cout, cin, kh, kw]) : nil
                 let dbT = wantBias ? Tensor(uninitializedShape: [cout]) : nil
-                OpProfiler.measure("conv backward-weight") {
+                OpProfiler.measure(.convBackwardWeight) {
                     ConvolutionKernels.backwardWeight(g, input: x?.storage.pointer ?? grad.storage.pointer,
                                                       outputGradient: grad.storage.pointer,
                                                       weightGradient: dwT?.storage.pointer,

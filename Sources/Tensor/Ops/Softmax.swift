@@ -22,7 +22,7 @@ extension Tensor {
         }
         if Tensor.gradientNeeds(self) != nil {
             let yv = y.detached
-            y.recordOp("logSoftmax", inputs: [self]) { g in
+            y.recordOp("logSoftmax", profiledAs: .lossBackward, inputs: [self]) { g in
                 // dx = g - softmax * sum(g)
                 let dx = Tensor(uninitializedShape: yv.shape)
                 let gp = g.storage.pointer, lp = yv.storage.pointer, dp = dx.storage.pointer
@@ -57,7 +57,7 @@ extension Tensor {
         }
         if Tensor.gradientNeeds(self) != nil {
             let yv = y.detached
-            y.recordOp("softmax", inputs: [self]) { g in
+            y.recordOp("softmax", profiledAs: .lossBackward, inputs: [self]) { g in
                 // dx = y * (g - sum(g * y))
                 let dx = Tensor(uninitializedShape: yv.shape)
                 let gp = g.storage.pointer, sp = yv.storage.pointer, dp = dx.storage.pointer
@@ -84,7 +84,7 @@ extension Tensor {
 ///   (as PyTorch's `reduction="mean"` with per-pixel weights folded in, and ignored pixels not counted).
 ///   A target outside `0..<C` stops with a message: validate user labels before calling.
 public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
-    OpProfiler.measure("loss forward") {
+    OpProfiler.measure(.lossForward) {
         precondition(logits.rank >= 2, "softmaxCrossEntropy: logits must be [N, C, ...], got \(logits.shape)")
         let n = logits.shape[0], c = logits.shape[1]
         let spatial = Array(logits.shape[2...])
@@ -138,7 +138,7 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor
         if Tensor.gradientNeeds(logits) != nil {
             let scale = 1 / Float(max(counted, 1))
             let targetsValue = targets.detached, weightsValue = weights?.detached, maskValue = mask?.detached
-            loss.recordOp("softmaxCrossEntropy", inputs: [logits]) { g in
+            loss.recordOp("softmaxCrossEntropy", profiledAs: .lossBackward, inputs: [logits]) { g in
                 // d/dx_j = w * (p_j - [j == target]) / counted
                 let dx = Tensor(uninitializedShape: probabilities.shape)
                 let dp = dx.storage.pointer, tp = targetsValue.storage.pointer

@@ -12,7 +12,7 @@
 /// ```
 public func convTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
                             padding: Int = 0, outputPadding: Int = 0) -> Tensor {
-    OpProfiler.measure("transposed conv forward") {
+    OpProfiler.measure(.transposedConvForward) {
         let (n, cin, h, w) = input.shape4("convTranspose2d input")
         precondition(weight.rank == 4,
                      "convTranspose2d: weight must be [Cin, Cout, kh, kw], got shape \(weight.shape) for input \(input.shape)")
@@ -46,7 +46,7 @@ public func convTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil
             let wv = needs[0] ? weight.detached : nil
             let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
             let hasBias = bias != nil
-            y.recordOp("convTranspose2d", inputs: inputs) { grad in
+            y.recordOp("convTranspose2d", profiledAs: .transposedConvBackward, inputs: inputs) { grad in
                 var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
                 if needs[0], let wv {
                     let d = Tensor(uninitializedShape: [n, cin, h, w])

@@ -1,14 +1,16 @@
 extension Tensor {
-    /// Applies `f` elementwise and records its derivative for the backward pass.
+    /// Applies `f` elementwise and records its derivative for the backward pass, profiled as `forward`
+    /// and `backward`.
     @inline(__always)
-    func unary<F: DifferentiableUnaryFunction>(_ op: String, _ f: F) -> Tensor {
+    func unary<F: DifferentiableUnaryFunction>(_ op: String, _ f: F, forward: OpProfiler.Category = .elementwiseForward,
+                                               backward: OpProfiler.Category = .elementwiseBackward) -> Tensor {
         var y = Tensor(uninitializedShape: shape)
-        OpProfiler.measure(op == "relu" || op == "elu" ? "activation forward" : "elementwise forward") {
+        OpProfiler.measure(forward) {
             ElementwiseKernels.map(storage.pointer, y.storage.pointer, count, f)
         }
         if Tensor.gradientNeeds(self) != nil {
             let x = self.detached, yv = y.detached
-            y.recordOp(op, inputs: [self]) { g in
+            y.recordOp(op, profiledAs: backward, inputs: [self]) { g in
                 let dx = Tensor(uninitializedShape: x.shape)
                 ElementwiseKernels.derivative(x.storage.pointer, yv.storage.pointer, g.storage.pointer,
                                               dx.storage.pointer, x.count, f)
@@ -27,19 +29,19 @@ extension Tensor {
     /// x^p elementwise for a scalar exponent.
     public func pow(_ p: Float) -> Tensor { unary("pow", PowFunction(p: p)) }
     /// max(x, 0) elementwise.
-    public func relu() -> Tensor { unary("relu", ReLUFunction()) }
+    public func relu() -> Tensor { unary("relu", ReLUFunction(), forward: .activationForward, backward: .activationBackward) }
     /// Exponential linear unit: x for x > 0, alpha * (e^x - 1) otherwise.
     /// Vectorized (ActivationKernels); backward keeps only the output: the derivative is y + alpha
     /// where y <= 0.
     public func elu(alpha: Float = 1) -> Tensor {
         var y = Tensor(uninitializedShape: shape)
         let act = EluActivationKernel(alpha: alpha)
-        OpProfiler.measure("activation forward") {
+        OpProfiler.measure(.activationForward) {
             ActivationKernels.forward(storage.pointer, y.storage.pointer, count, act)
         }
         if Tensor.gradientNeeds(self) != nil {
             let yv = y.detached
-            y.recordOp("elu", inputs: [self]) { g in
+            y.recordOp("elu", profiledAs: .activationBackward, inputs: [self]) { g in
                 let dx = Tensor(uninitializedShape: yv.shape)
                 ActivationKernels.backward(yv.storage.pointer, yv.storage.pointer, g.storage.pointer,
                                            dx.storage.pointer, yv.count, act)
@@ -49,9 +51,9 @@ extension Tensor {
         return y
     }
     /// The logistic function 1 / (1 + e^-x) elementwise.
-    public func sigmoid() -> Tensor { unary("sigmoid", SigmoidFunction()) }
+    public func sigmoid() -> Tensor { unary("sigmoid", SigmoidFunction(), backward: .activationBackward) }
     /// Hyperbolic tangent elementwise.
-    public func tanh() -> Tensor { unary("tanh", TanhFunction()) }
+    public func tanh() -> Tensor { unary("tanh", TanhFunction(), backward: .activationBackward) }
     /// Limits every element to `[lowerBound, upperBound]`; the gradient is 1 inside, 0 outside.
     public func clamped(lowerBound: Float, upperBound: Float) -> Tensor {
         precondition(lowerBound <= upperBound, "clamped: lowerBound \(lowerBound) > upperBound \(upperBound)")
