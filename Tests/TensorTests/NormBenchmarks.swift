@@ -25,7 +25,7 @@ final class NormBenchmarks: XCTestCase {
         let scale = Tensor.ones([64]), offset = Tensor.zeros([64])
         let mean = Tensor.zeros([64]), variance = Tensor.ones([64])
 
-        for (label, activation) in [("BN", NormActivation.identity), ("BN+ReLU", .relu), ("BN+ELU", .elu(alpha: 1))] {
+        for (label, activation) in [("BN", Activation.identity), ("BN+ReLU", .relu), ("BN+ELU", .elu(alpha: 1))] {
             time("\(label) train forward") {
                 _ = batchNormTraining(x, scale: scale, offset: offset, activation: activation)
             }
@@ -115,7 +115,7 @@ final class NormKernelBenchmarks: XCTestCase {
                         benchmarkTime("kernel BN statistics") {
                             _ = BatchNormKernels.statistics(xp, n: n, c: c, planeSize: h * w)
                         }
-                        for activation in [NormActivation.identity, .elu(alpha: 1)] {
+                        for activation in [Activation.identity, .elu(alpha: 1)] {
                             benchmarkTime("kernel BN normalize \(activation)") {
                                 BatchNormKernels.normalize(xp, fp, n: n, c: c, planeSize: h * w, a: ones, b: zeros,
                                                            activation: activation)
