@@ -53,7 +53,8 @@ enum PoolingKernels {
                 challenge(&m, &index, b, offset: 1)
                 challenge(&m, &index, c, offset: 2)
                 challenge(&m, &index, d, offset: 3)
-                store(m, index, yr + ox, ar.map { $0 + ox })
+                VectorMath.store(m, yr + ox)
+                if let ar { storeWinners(index, ar + ox) }
                 ox &+= 16
             }
             while ox < ow {
@@ -94,7 +95,8 @@ enum PoolingKernels {
                             challenge(&m, &index, window(ky &* w &+ kx), offset: Int32(truncatingIfNeeded: ky &* k &+ kx))
                         }
                     }
-                    store(m, index, yr + ox, ar.map { $0 + ox })
+                    VectorMath.store(m, yr + ox)
+                    if let ar { storeWinners(index, ar + ox) }
                     ox &+= 16
                 }
             }
@@ -127,14 +129,10 @@ enum PoolingKernels {
         if v > m || v != v { m = v; best = offset }
     }
 
-    /// Stores 16 window maxima at `y` and, when recording, their winners' offsets as bytes at `argmax`.
+    /// Stores the winners' offsets of 16 windows as bytes at `argmax`.
     @inline(__always)
-    static func store(_ m: Vector16, _ index: SIMD16<Int32>, _ y: UnsafeMutablePointer<Float>,
-                      _ argmax: UnsafeMutablePointer<UInt8>?) {
-        VectorMath.store(m, y)
-        if let argmax {
-            UnsafeMutableRawPointer(argmax).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: index), as: SIMD16<UInt8>.self)
-        }
+    static func storeWinners(_ index: SIMD16<Int32>, _ argmax: UnsafeMutablePointer<UInt8>) {
+        UnsafeMutableRawPointer(argmax).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: index), as: SIMD16<UInt8>.self)
     }
 
     /// dx = the scatter of g to each window's recorded winner (added where windows overlap; zero
