@@ -25,6 +25,12 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "NormBench",
+            dependencies: [.product(name: "Tensor", package: rootIdentity), .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/NormBench",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "ModelBench",
             dependencies: [.product(name: "UNet", package: rootIdentity), .product(name: "Benchmark", package: "benchmark")],
             path: "Benchmarks/ModelBench",

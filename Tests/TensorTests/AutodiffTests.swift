@@ -1,3 +1,4 @@
+import Foundation
 @testable import Tensor
 import XCTest
 
@@ -45,6 +46,19 @@ final class AutodiffTests: XCTestCase {
         (a * b).sum().backward()
         XCTAssertEqual(a.gradient!.scalars, [3, 4])
         XCTAssertNil(b.gradient)
+    }
+
+    /// Graphs built and walked on several threads at once add into one shared leaf without losing
+    /// an update (the leaf's gradient is accumulated under its lock).
+    func testConcurrentBackwardPassesAccumulateIntoASharedLeaf() {
+        let w = Tensor(shape: [3], scalars: [1, 2, 3]).requiringGradient()
+        _ = Threads.count  // settle the thread setting before workers read it
+        DispatchQueue.concurrentPerform(iterations: 200) { i in
+            (w * Float(i % 7 + 1)).sum().backward()
+            if i % 50 == 0 { _ = w.gradient }
+        }
+        let expected = Float((0..<200).reduce(0) { $0 + $1 % 7 + 1 })
+        XCTAssertEqual(w.gradient?.scalars, [expected, expected, expected])
     }
 
     func testGraphIsFreedAndMemoryDoesNotGrow() {

@@ -3,15 +3,8 @@ import Tensor
 import XCTest
 
 final class BatchNormTests: XCTestCase {
-    let activations: [NormActivation] = [.identity, .relu, .elu(alpha: 1), .elu(alpha: 0.5)]
-
-    func activate(_ z: Double, _ activation: NormActivation) -> Double {
-        switch activation {
-        case .identity: return z
-        case .relu: return max(z, 0)
-        case .elu(let alpha): return z > 0 ? z : Double(alpha) * (Foundation.exp(z) - 1)
-        }
-    }
+    /// Every activation (ActivationTests' table): each runs through the fused kernels below.
+    let activations = referenceActivations.map(\.activation)
 
     /// Per-channel mean and biased variance over N, H, W, in Double (two passes).
     func referenceStatistics(_ x: Tensor) -> (mean: [Double], variance: [Double]) {
@@ -30,23 +23,24 @@ final class BatchNormTests: XCTestCase {
     }
 
     func referenceNormalize(_ x: Tensor, scale: Tensor, offset: Tensor, mean: [Double], variance: [Double],
-                            epsilon: Double, activation: NormActivation) -> Tensor {
+                            epsilon: Double, activation: Activation) -> Tensor {
         let (n, c, h, w) = x.shape4("reference")
         let v = x.scalars, hw = h * w
+        let activate = reference(of: activation)
         var out = [Float](repeating: 0, count: v.count)
         for i in 0..<n { for ch in 0..<c { for j in 0..<hw {
             let idx = (i * c + ch) * hw + j
             let z = Double(scale.scalars[ch]) * (Double(v[idx]) - mean[ch]) / (variance[ch] + epsilon).squareRoot()
                 + Double(offset.scalars[ch])
-            out[idx] = Float(activate(z, activation))
+            out[idx] = Float(activate(z))
         } } }
         return Tensor(shape: x.shape, scalars: out)
     }
 
-    /// Batch norm composed of plain differentiable ops, then the activation from Ops/Unary.swift:
+    /// Batch norm composed of plain differentiable ops, then the standalone activation op:
     /// an independent oracle for the fused op's values and gradients.
     func unfusedBatchNorm(_ x: Tensor, _ scale: Tensor, _ offset: Tensor, epsilon: Float,
-                          activation: NormActivation, statistics: (Tensor, Tensor)? = nil) -> Tensor {
+                          activation: Activation, statistics: (Tensor, Tensor)? = nil) -> Tensor {
         let c = x.shape[1]
         let mean: Tensor, variance: Tensor
         if let statistics {
@@ -58,11 +52,7 @@ final class BatchNormTests: XCTestCase {
         }
         let normalized = (x - mean) / (variance + epsilon).sqrt()
         let z = normalized * scale.reshaped(to: [1, c, 1, 1]) + offset.reshaped(to: [1, c, 1, 1])
-        switch activation {
-        case .identity: return z
-        case .relu: return z.relu()
-        case .elu(let alpha): return z.elu(alpha: alpha)
-        }
+        return z.activated(activation)
     }
 
     let shapes: [[Int]] = [[3, 4, 5, 7], [2, 3, 67, 65], [1, 2, 1, 17], [4, 1, 3, 3]]
@@ -185,7 +175,7 @@ final class BatchNormTests: XCTestCase {
         let x = randomTensor(shape, seed: 30, range: -2...2)
         let scale = randomTensor([8], seed: 31), offset = randomTensor([8], seed: 32)
         let g = randomTensor(shape, seed: 33)
-        func run(_ activation: NormActivation) -> [[Float]] {
+        func run(_ activation: Activation) -> [[Float]] {
             let leaves = [x, scale, offset].map { $0.requiringGradient() }
             let (y, m, v) = batchNormTraining(leaves[0], scale: leaves[1], offset: leaves[2], activation: activation)
             y.backward(seed: g)

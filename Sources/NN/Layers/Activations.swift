@@ -1,3 +1,18 @@
+/// Applies an `Activation` elementwise: the layer form of any activation.
+///
+/// ```swift
+/// let act = ActivationLayer(.elu(alpha: 1))
+/// let y = act(x)   // x.activated(.elu(alpha: 1))
+/// ```
+public final class ActivationLayer: Module, Layer {
+    /// The function applied.
+    public let activation: Activation
+    /// Creates the layer.
+    public init(_ activation: Activation) { self.activation = activation }
+    /// Applies the activation elementwise.
+    public func callAsFunction(_ input: Tensor) -> Tensor { input.activated(activation) }
+}
+
 /// The rectified linear unit `max(x, 0)` as a layer.
 public final class ReLU: Module, Layer {
     /// Creates the layer.

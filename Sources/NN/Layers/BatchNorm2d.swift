@@ -46,7 +46,7 @@ public final class BatchNorm2d: Module, Layer {
     public func callAsFunction(_ input: Tensor) -> Tensor { callAsFunction(input, activation: .identity) }
 
     /// Normalizes `input` `[N, C, H, W]` and applies `activation` in the same pass.
-    public func callAsFunction(_ input: Tensor, activation: NormActivation) -> Tensor {
+    public func callAsFunction(_ input: Tensor, activation: Activation) -> Tensor {
         let (n, c, h, w) = input.shape4("BatchNorm2d")
         precondition(c == channels, "BatchNorm2d: input \(input.shape) has \(c) channels, the layer has \(channels)")
         guard isTraining else {

@@ -8,22 +8,75 @@ import Glibc
 /// An interior node belongs to an op's result: it keeps its inputs' nodes and a closure that turns
 /// the gradient of the result into gradients of the inputs (nil for inputs that need none). The
 /// graph lives exactly as long as a tensor refers to its last node.
+///
+/// Threads: graphs built and walked on different threads may share leaves (a model's parameters);
+/// a leaf's gradient is read, accumulated and cleared under its own lock. One graph is walked by one
+/// `backward` call at a time (the walk consumes it).
 public final class AutodiffNode {
     /// The op that made the node ("leaf" for leaves); shown in error messages.
     public let op: String
     let parents: [AutodiffNode?]
     var backwardFunction: ((Tensor) -> [Tensor?])?
+    /// The profiler category the backward closure's time is charged to.
+    let category: OpProfiler.Category
     let shape: [Int]
-    /// Accumulated gradient (leaves only).
-    var gradient: Tensor?
     let isLeaf: Bool
+    /// Leaves only: the accumulated gradient, guarded by `lock`.
+    private var accumulated: Tensor?
+    private let lock: GradientLock?
 
     init(leafOfShape shape: [Int]) {
-        op = "leaf"; parents = []; backwardFunction = nil; self.shape = shape; isLeaf = true
+        op = "leaf"; parents = []; backwardFunction = nil; category = .elementwiseBackward; self.shape = shape
+        isLeaf = true; lock = GradientLock()
     }
 
-    init(op: String, shape: [Int], parents: [AutodiffNode?], backward: @escaping (Tensor) -> [Tensor?]) {
-        self.op = op; self.parents = parents; backwardFunction = backward; self.shape = shape; isLeaf = false
+    init(op: String, category: OpProfiler.Category, shape: [Int], parents: [AutodiffNode?],
+         backward: @escaping (Tensor) -> [Tensor?]) {
+        self.op = op; self.category = category; self.parents = parents; backwardFunction = backward
+        self.shape = shape; isLeaf = false; lock = nil
+    }
+
+    /// The accumulated gradient (leaves only).
+    var gradient: Tensor? {
+        guard let lock else { return nil }
+        return lock.withLock { accumulated }
+    }
+
+    /// Adds `g` into the accumulated gradient (leaves only).
+    func accumulate(_ g: Tensor) {
+        lock?.withLock {
+            guard var existing = accumulated else { accumulated = g; return }
+            accumulated = nil  // leaves `existing` the only reference, so the add runs in place
+            existing.addInPlace(g)
+            accumulated = existing
+        }
+    }
+
+    /// Drops the accumulated gradient.
+    func clearGradient() { lock?.withLock { accumulated = nil } }
+}
+
+/// A mutex (pthread: the module does not import Foundation).
+final class GradientLock {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deinitialize(count: 1)
+        mutex.deallocate()
+    }
+
+    /// Runs `body` holding the lock.
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
     }
 }
 
@@ -65,13 +118,10 @@ extension Tensor {
     }
 
     /// The gradient accumulated in this leaf by `backward()` calls; nil before any, or for non-leaves.
-    public var gradient: Tensor? {
-        guard let node, node.isLeaf else { return nil }
-        return node.gradient
-    }
+    public var gradient: Tensor? { node?.gradient }
 
     /// Clears this leaf's accumulated gradient.
-    public func zeroGradient() { node?.gradient = nil }
+    public func zeroGradient() { node?.clearGradient() }
 
     /// Which of `inputs` need gradients, or nil when the op should record nothing
     /// (gradient mode off, or no input on the tape).
@@ -83,10 +133,16 @@ extension Tensor {
     }
 
     /// Records the op that produced `self` from `inputs`. `backward` receives the gradient of
-    /// `self` and returns one gradient per input, each of that input's shape (nil where not needed).
-    /// Ops call this only after `gradientNeeds` returned non-nil.
-    public mutating func recordOp(_ op: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
-        node = AutodiffNode(op: op, shape: shape, parents: inputs.map(\.node), backward: backward)
+    /// `self` and returns one gradient per input, each of that input's shape (nil where not needed);
+    /// `OpProfiler` charges its time to `category`. Ops call this only after `gradientNeeds`
+    /// returned non-nil.
+    ///
+    /// ```swift
+    /// y.recordOp("maxPool2d", profiledAs: .poolingBackward, inputs: [x]) { g in [scatter(g)] }
+    /// ```
+    public mutating func recordOp(_ op: String, profiledAs category: OpProfiler.Category, inputs: [Tensor],
+                                  backward: @escaping (Tensor) -> [Tensor?]) {
+        node = AutodiffNode(op: op, category: category, shape: shape, parents: inputs.map(\.node), backward: backward)
     }
 
     /// Back-propagates from a scalar: accumulates d(self)/d(leaf) into every leaf's `gradient`.
@@ -108,20 +164,14 @@ extension Tensor {
             for node in order.reversed() {
                 guard let g = pending.removeValue(forKey: ObjectIdentifier(node)) else { continue }
                 if node.isLeaf {
-                    if var existing = node.gradient {
-                        node.gradient = nil
-                        existing.addInPlace(g)
-                        node.gradient = existing
-                    } else {
-                        node.gradient = g
-                    }
+                    node.accumulate(g)
                     continue
                 }
                 guard let function = node.backwardFunction else {
                     preconditionFailure("backward(): the graph through '\(node.op)' was already walked once")
                 }
                 node.backwardFunction = nil  // frees what the op saved for backward
-                let inputGradients = OpProfiler.measure(OpProfiler.backwardCategory(node.op)) { function(g) }
+                let inputGradients = OpProfiler.measure(node.category) { function(g) }
                 for (parent, grad) in zip(node.parents, inputGradients) {
                     guard let parent, let grad else { continue }
                     precondition(grad.shape == parent.shape,

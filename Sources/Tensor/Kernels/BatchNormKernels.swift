@@ -1,81 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 // Batch-norm loops over NCHW data: per-channel statistics, the fused normalize + activation pass,
 // and the two backward passes. Work is split over (image, channel) planes, so each plane is a
 // contiguous run of H*W floats; per-plane partial sums are combined per channel in image order,
-// which keeps results independent of the thread count.
-//
-// The loops use explicit 16-lane vectors: Float reductions do not auto-vectorize (reassociation),
-// and ELU's exponential needs a vector implementation (`VectorMath.exp`) to stay memory-bound.
-
-typealias Vector16 = SIMD16<Float>
-
-enum VectorMath {
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vector16 {
-        UnsafeRawPointer(p).loadUnaligned(as: Vector16.self)
-    }
-
-    @inline(__always) static func store(_ v: Vector16, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector16.self)
-    }
-
-    /// The first `count` (< 16) elements at `p`, the other lanes zero.
-    @inline(__always) static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> Vector16 {
-        var v = Vector16()
-        for j in 0..<count { v[j] = p[j] }
-        return v
-    }
-
-    @inline(__always) static func storePartial(_ v: Vector16, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-        for j in 0..<count { p[j] = v[j] }
-    }
-
-    /// e^x for each lane (`FastMath.exp`).
-    @inline(__always) static func exp(_ input: Vector16) -> Vector16 { FastMath.exp(input) }
-}
-
-/// The activation applied after normalization, in vector form, and its derivative, taken from the
-/// pre-activation value z (recomputed from the input) or from the saved output y.
-protocol NormActivationKernel {
-    /// Whether `backward` reads the forward output y. Otherwise callers may pass any values as y.
-    static var usesOutput: Bool { get }
-    func apply(_ z: Vector16) -> Vector16
-    /// g * activation'(z), where y = apply(z).
-    func backward(_ g: Vector16, z: Vector16, y: Vector16) -> Vector16
-}
-
-struct IdentityActivationKernel: NormActivationKernel {
-    static var usesOutput: Bool { false }
-    @inline(__always) func apply(_ z: Vector16) -> Vector16 { z }
-    @inline(__always) func backward(_ g: Vector16, z: Vector16, y: Vector16) -> Vector16 { g }
-}
-
-struct ReluActivationKernel: NormActivationKernel {
-    static var usesOutput: Bool { false }
-    @inline(__always) func apply(_ z: Vector16) -> Vector16 { z.replacing(with: 0, where: z .<= 0) }
-    @inline(__always) func backward(_ g: Vector16, z: Vector16, y: Vector16) -> Vector16 {
-        g.replacing(with: 0, where: z .<= 0)
-    }
-}
-
-/// ELU's derivative is 1 for z > 0 and alpha * e^z = y + alpha otherwise, so backward reads the
-/// saved output instead of evaluating the exponential again: with 4-wide SSE (the package's
-/// default target) e^z costs more than streaming y from memory (docs/PERFORMANCE.md).
-struct EluActivationKernel: NormActivationKernel {
-    static var usesOutput: Bool { true }
-    let alpha: Float
-    @inline(__always) func apply(_ z: Vector16) -> Vector16 {
-        let negative = (VectorMath.exp(z) - 1) * alpha
-        return negative.replacing(with: z, where: z .> 0)
-    }
-    @inline(__always) func backward(_ g: Vector16, z: Vector16, y: Vector16) -> Vector16 {
-        // y > 0 exactly when z > 0.
-        let negative = g * (y + alpha)
-        return negative.replacing(with: g, where: y .> 0)
-    }
-}
+// which keeps results independent of the thread count. The activation comes in as an
+// `ActivationKernel`; the generic loops are specialised for each one (`ActivationKernelTable`).
 
 enum BatchNormKernels {
     /// Elements summed in Float before the block total moves into a Double.
@@ -154,24 +81,27 @@ enum BatchNormKernels {
         return (mean, variance)
     }
 
+    /// The NCHW extents the loops walk: `n * c` planes of `planeSize` floats.
+    struct Layout {
+        var n: Int, c: Int, planeSize: Int
+        var planes: Int { n &* c }
+    }
+
     // MARK: Forward
 
     /// y = activation(a[c] * x + b[c]) for every plane.
     static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, n: Int, c: Int,
-                          planeSize hw: Int, a: [Float], b: [Float], activation: NormActivation) {
-        switch activation {
-        case .identity: normalize(x, y, n: n, c: c, hw: hw, a: a, b: b, IdentityActivationKernel())
-        case .relu: normalize(x, y, n: n, c: c, hw: hw, a: a, b: b, ReluActivationKernel())
-        case .elu(let alpha): normalize(x, y, n: n, c: c, hw: hw, a: a, b: b, EluActivationKernel(alpha: alpha))
-        }
+                          planeSize hw: Int, a: [Float], b: [Float], activation: Activation) {
+        activation.kernels.normalize(x, y, Layout(n: n, c: c, planeSize: hw), a, b)
     }
 
-    static func normalize<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                                   n: Int, c: Int, hw: Int, a: [Float], b: [Float], _ act: A) {
+    static func normalize<A: ActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                               _ layout: Layout, a: [Float], b: [Float], _ act: A) {
+        let (c, hw) = (layout.c, layout.planeSize)
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 let a = a.baseAddress!, b = b.baseAddress!
-                Threads.parallelRanges(n * c, minimumChunk: planesPerChunk(hw)) { range in
+                Threads.parallelRanges(layout.planes, minimumChunk: planesPerChunk(hw)) { range in
                     for p in range {
                         let ch = p % c
                         normalizePlane(x + p &* hw, y + p &* hw, hw, a: a[ch], b: b[ch], act)
@@ -182,33 +112,29 @@ enum BatchNormKernels {
     }
 
     @inline(__always)
-    static func normalizePlane<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                                        _ m: Int, a: Float, b: Float, _ act: A) {
+    static func normalizePlane<A: ActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                                    _ m: Int, a: Float, b: Float, _ act: A) {
         let av = Vector16(repeating: a), bv = Vector16(repeating: b)
         var i = 0
         while i &+ 16 <= m {
-            VectorMath.store(act.apply(VectorMath.load(x + i) * av + bv), y + i)
+            VectorMath.store(act.forward(VectorMath.load(x + i) * av + bv), y + i)
             i &+= 16
         }
         if i < m {
             let r = m &- i
-            VectorMath.storePartial(act.apply(VectorMath.loadPartial(x + i, r) * av + bv), y + i, r)
+            VectorMath.storePartial(act.forward(VectorMath.loadPartial(x + i, r) * av + bv), y + i, r)
         }
     }
 
     // MARK: Backward
 
     /// Per channel: sum of dz and of dz * (x - mean), where dz = g * activation'(a x + b).
-    /// `y` is the forward output (read only by activations whose `usesOutput` is true).
+    /// `y` is the forward output (read only by activations whose derivative uses the output).
     static func backwardSums(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
                              n: Int, c: Int, planeSize hw: Int, a: [Float], b: [Float], mean: [Float],
-                             activation: NormActivation) -> (sumDz: [Double], sumDzCentered: [Double]) {
-        let parameters = ChannelParameters(a: a, b: b, mean: mean)
-        switch activation {
-        case .identity: return backwardSums(x, y, g, n: n, c: c, hw: hw, parameters, IdentityActivationKernel())
-        case .relu: return backwardSums(x, y, g, n: n, c: c, hw: hw, parameters, ReluActivationKernel())
-        case .elu(let alpha): return backwardSums(x, y, g, n: n, c: c, hw: hw, parameters, EluActivationKernel(alpha: alpha))
-        }
+                             activation: Activation) -> (sumDz: [Double], sumDzCentered: [Double]) {
+        activation.kernels.backwardSums(x, y, g, Layout(n: n, c: c, planeSize: hw),
+                                        ChannelParameters(a: a, b: b, mean: mean))
     }
 
     /// Per-channel constants of the backward passes, interleaved so one channel's values are adjacent.
@@ -225,10 +151,11 @@ enum BatchNormKernels {
         }
     }
 
-    static func backwardSums<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
-                                                      _ g: UnsafePointer<Float>, n: Int, c: Int, hw: Int,
-                                                      _ parameters: ChannelParameters, _ act: A) -> ([Double], [Double]) {
-        let planes = n * c
+    static func backwardSums<A: ActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                                  _ g: UnsafePointer<Float>, _ layout: Layout,
+                                                  _ parameters: ChannelParameters, _ act: A) -> ([Double], [Double]) {
+        let (n, c, hw) = (layout.n, layout.c, layout.planeSize)
+        let planes = layout.planes
         var partial = [Double](repeating: 0, count: 2 * planes)
         partial.withUnsafeMutableBufferPointer { buffer in
             let out = buffer.baseAddress!
@@ -257,9 +184,9 @@ enum BatchNormKernels {
     }
 
     @inline(__always)
-    static func backwardPlaneSums<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
-                                                           _ g: UnsafePointer<Float>, _ m: Int,
-                                                           a: Float, b: Float, mean: Float, _ act: A) -> (Double, Double) {
+    static func backwardPlaneSums<A: ActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                                       _ g: UnsafePointer<Float>, _ m: Int,
+                                                       a: Float, b: Float, mean: Float, _ act: A) -> (Double, Double) {
         let av = Vector16(repeating: a), bv = Vector16(repeating: b), mv = Vector16(repeating: mean)
         var total = 0.0, totalCentered = 0.0
         var start = 0
@@ -269,8 +196,8 @@ enum BatchNormKernels {
             var i = start
             while i &+ 16 <= end {
                 let xv = VectorMath.load(x + i)
-                let yv = A.usesOutput ? VectorMath.load(y + i) : Vector16()
-                let dz = act.backward(VectorMath.load(g + i), z: xv * av + bv, y: yv)
+                let yv = A.derivativeUsesOutput ? VectorMath.load(y + i) : Vector16()
+                let dz = act.backward(VectorMath.load(g + i), input: xv * av + bv, output: yv)
                 s += dz
                 q += dz * (xv - mv)
                 i &+= 16
@@ -279,8 +206,8 @@ enum BatchNormKernels {
                 // Zero-padded lanes have g = 0, hence dz = 0: they add nothing.
                 let r = end &- i
                 let xv = VectorMath.loadPartial(x + i, r)
-                let yv = A.usesOutput ? VectorMath.loadPartial(y + i, r) : Vector16()
-                let dz = act.backward(VectorMath.loadPartial(g + i, r), z: xv * av + bv, y: yv)
+                let yv = A.derivativeUsesOutput ? VectorMath.loadPartial(y + i, r) : Vector16()
+                let dz = act.backward(VectorMath.loadPartial(g + i, r), input: xv * av + bv, output: yv)
                 s += dz
                 q += dz * (xv - mv)
             }
@@ -292,26 +219,23 @@ enum BatchNormKernels {
     }
 
     /// dx = coefficientDz[c] * dz + coefficientCentered[c] * (x - mean[c]) + constant[c],
-    /// with dz = g * activation'(a x + b) recomputed from x (or from the output y, see `usesOutput`).
+    /// with dz = g * activation'(a x + b) recomputed from x (or taken from the output y).
     static func backwardInput(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
                               _ dx: UnsafeMutablePointer<Float>, n: Int, c: Int, planeSize hw: Int,
                               a: [Float], b: [Float], mean: [Float], coefficientDz: [Float],
-                              coefficientCentered: [Float], constant: [Float], activation: NormActivation) {
+                              coefficientCentered: [Float], constant: [Float], activation: Activation) {
         let parameters = ChannelParameters(a: a, b: b, mean: mean, dz: coefficientDz, centered: coefficientCentered,
                                            constant: constant)
-        switch activation {
-        case .identity: backwardInput(x, y, g, dx, n: n, c: c, hw: hw, parameters, IdentityActivationKernel())
-        case .relu: backwardInput(x, y, g, dx, n: n, c: c, hw: hw, parameters, ReluActivationKernel())
-        case .elu(let alpha): backwardInput(x, y, g, dx, n: n, c: c, hw: hw, parameters, EluActivationKernel(alpha: alpha))
-        }
+        activation.kernels.backwardInput(x, y, g, dx, Layout(n: n, c: c, planeSize: hw), parameters)
     }
 
-    static func backwardInput<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
-                                                       _ g: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                                       n: Int, c: Int, hw: Int, _ parameters: ChannelParameters, _ act: A) {
+    static func backwardInput<A: ActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                                   _ g: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                                   _ layout: Layout, _ parameters: ChannelParameters, _ act: A) {
+        let (c, hw) = (layout.c, layout.planeSize)
         parameters.table.withUnsafeBufferPointer { table in
             let table = table.baseAddress!
-            Threads.parallelRanges(n * c, minimumChunk: planesPerChunk(hw)) { range in
+            Threads.parallelRanges(layout.planes, minimumChunk: planesPerChunk(hw)) { range in
                 for p in range {
                     let k = table + ChannelParameters.stride &* (p % c)
                     let offset = p &* hw
@@ -323,26 +247,26 @@ enum BatchNormKernels {
     }
 
     @inline(__always)
-    static func backwardInputPlane<A: NormActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
-                                                            _ g: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                                            _ m: Int, a: Float, b: Float, mean: Float, coefficientDz: Float,
-                                                            coefficientCentered: Float, constant: Float, _ act: A) {
+    static func backwardInputPlane<A: ActivationKernel>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                                        _ g: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                                        _ m: Int, a: Float, b: Float, mean: Float, coefficientDz: Float,
+                                                        coefficientCentered: Float, constant: Float, _ act: A) {
         let av = Vector16(repeating: a), bv = Vector16(repeating: b), mv = Vector16(repeating: mean)
         let cd = Vector16(repeating: coefficientDz), cc = Vector16(repeating: coefficientCentered)
         let k0 = Vector16(repeating: constant)
         @inline(__always) func compute(_ xv: Vector16, _ yv: Vector16, _ gv: Vector16) -> Vector16 {
-            let dz = act.backward(gv, z: xv * av + bv, y: yv)
+            let dz = act.backward(gv, input: xv * av + bv, output: yv)
             return dz * cd + (xv - mv) * cc + k0
         }
         var i = 0
         while i &+ 16 <= m {
-            let yv = A.usesOutput ? VectorMath.load(y + i) : Vector16()
+            let yv = A.derivativeUsesOutput ? VectorMath.load(y + i) : Vector16()
             VectorMath.store(compute(VectorMath.load(x + i), yv, VectorMath.load(g + i)), dx + i)
             i &+= 16
         }
         if i < m {
             let r = m &- i
-            let yv = A.usesOutput ? VectorMath.loadPartial(y + i, r) : Vector16()
+            let yv = A.derivativeUsesOutput ? VectorMath.loadPartial(y + i, r) : Vector16()
             VectorMath.storePartial(compute(VectorMath.loadPartial(x + i, r), yv, VectorMath.loadPartial(g + i, r)), dx + i, r)
         }
     }

@@ -1,10 +1,12 @@
 /// Branch-free float approximations that inline and vectorize, unlike calls into libm. The scalar
-/// and the 16-lane forms evaluate the same Cephes expf scheme with the same constants.
+/// and the 16-lane forms evaluate the same scheme with the same constants, so they agree exactly.
 public enum FastMath {
     // e^x = 2^n * e^r with n = round(x / ln2) and r = x - n ln2 (ln2 split in two for accuracy),
-    // e^r = 1 + r + r^2 q(r) with q a cubic fitted for minimax relative error on [-ln2/2, ln2/2]
-    // (our own Lawson fit; 1.6e-7 in float arithmetic, two multiply-adds fewer than Cephes' sextic). Adding 1.5 * 2^23 rounds to the nearest integer and leaves
-    // it in the low mantissa bits, with no libm call or trapping Float -> Int conversion.
+    // as Cephes' expf reduces it; e^r = 1 + r + r^2 q(r) with q a cubic fitted for minimax relative
+    // error on [-ln2/2, ln2/2] (our own Lawson fit, 1.6e-7 in float arithmetic): the shortest
+    // polynomial that meets 2e-7, because ELU's cost is these multiply-adds (docs/PERFORMANCE.md).
+    // Adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits, with
+    // no libm call or trapping Float -> Int conversion.
     @usableFromInline static let lowerBound: Float = -87.3
     @usableFromInline static let upperBound: Float = 88.3
     @usableFromInline static let log2e: Float = 1.442_695_04

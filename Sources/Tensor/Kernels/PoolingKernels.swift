@@ -50,28 +50,21 @@ enum PoolingKernels {
                 let c = Vector16(lowHalf: u0.evenHalf, highHalf: u1.evenHalf)
                 let d = Vector16(lowHalf: u0.oddHalf, highHalf: u1.oddHalf)
                 var m = a, index = SIMD16<Int32>()
-                var take = (b .> m) .| (b .!= b)
-                m.replace(with: b, where: take); index.replace(with: 1, where: take)
-                take = (c .> m) .| (c .!= c)
-                m.replace(with: c, where: take); index.replace(with: 2, where: take)
-                take = (d .> m) .| (d .!= d)
-                m.replace(with: d, where: take); index.replace(with: 3, where: take)
+                challenge(&m, &index, b, offset: 1)
+                challenge(&m, &index, c, offset: 2)
+                challenge(&m, &index, d, offset: 3)
                 VectorMath.store(m, yr + ox)
-                if let ar {
-                    UnsafeMutableRawPointer(ar + ox).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: index),
-                                                                as: SIMD16<UInt8>.self)
-                }
+                if let ar { storeWinners(index, ar + ox) }
                 ox &+= 16
             }
             while ox < ow {
                 let j = ox &* 2
-                var m = r0[j], i: UInt8 = 0
-                let b = r0[j &+ 1], c = r1[j], d = r1[j &+ 1]
-                if b > m || b != b { m = b; i = 1 }
-                if c > m || c != c { m = c; i = 2 }
-                if d > m || d != d { m = d; i = 3 }
+                var m = r0[j], best = 0
+                challenge(&m, &best, r0[j &+ 1], offset: 1)
+                challenge(&m, &best, r1[j], offset: 2)
+                challenge(&m, &best, r1[j &+ 1], offset: 3)
                 yr[ox] = m
-                ar?[ox] = i
+                ar?[ox] = UInt8(truncatingIfNeeded: best)
                 ox &+= 1
             }
         }
@@ -99,17 +92,11 @@ enum PoolingKernels {
                     var m = window(0), index = SIMD16<Int32>()
                     for ky in 0..<k {
                         for kx in 0..<k where ky != 0 || kx != 0 {
-                            let v = window(ky &* w &+ kx)
-                            let take = (v .> m) .| (v .!= v)
-                            m.replace(with: v, where: take)
-                            index.replace(with: Int32(truncatingIfNeeded: ky &* k &+ kx), where: take)
+                            challenge(&m, &index, window(ky &* w &+ kx), offset: Int32(truncatingIfNeeded: ky &* k &+ kx))
                         }
                     }
                     VectorMath.store(m, yr + ox)
-                    if let ar {
-                        UnsafeMutableRawPointer(ar + ox).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: index),
-                                                                    as: SIMD16<UInt8>.self)
-                    }
+                    if let ar { storeWinners(index, ar + ox) }
                     ox &+= 16
                 }
             }
@@ -118,16 +105,34 @@ enum PoolingKernels {
                 var m = window[0], best = 0
                 for ky in 0..<k {
                     let row = window + ky &* w
-                    for kx in 0..<k {
-                        let v = row[kx]
-                        if v > m || v != v { m = v; best = ky &* k &+ kx }
-                    }
+                    for kx in 0..<k { challenge(&m, &best, row[kx], offset: ky &* k &+ kx) }
                 }
                 yr[ox] = m
                 ar?[ox] = UInt8(truncatingIfNeeded: best)
                 ox &+= 1
             }
         }
+    }
+
+    /// Where `v` beats the running maximum `m` (or is NaN), `v` becomes the maximum and `offset`
+    /// (its place in the window) the winner: the first maximum in scan order wins, NaN wins over numbers.
+    @inline(__always)
+    static func challenge(_ m: inout Vector16, _ index: inout SIMD16<Int32>, _ v: Vector16, offset: Int32) {
+        let take = (v .> m) .| (v .!= v)
+        m.replace(with: v, where: take)
+        index.replace(with: offset, where: take)
+    }
+
+    /// The scalar form of the vector `challenge`.
+    @inline(__always)
+    static func challenge(_ m: inout Float, _ best: inout Int, _ v: Float, offset: Int) {
+        if v > m || v != v { m = v; best = offset }
+    }
+
+    /// Stores the winners' offsets of 16 windows as bytes at `argmax`.
+    @inline(__always)
+    static func storeWinners(_ index: SIMD16<Int32>, _ argmax: UnsafeMutablePointer<UInt8>) {
+        UnsafeMutableRawPointer(argmax).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: index), as: SIMD16<UInt8>.self)
     }
 
     /// dx = the scatter of g to each window's recorded winner (added where windows overlap; zero

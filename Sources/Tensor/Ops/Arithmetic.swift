@@ -38,7 +38,7 @@ extension Tensor {
         var y = binary("+", a, b, AddFunction())
         if let needs = gradientNeeds(a, b) {
             let sa = a.shape, sb = b.shape
-            y.recordOp("+", inputs: [a, b]) { g in
+            y.recordOp("+", profiledAs: .elementwiseBackward, inputs: [a, b]) { g in
                 [needs[0] ? g.summedToShape(sa) : nil, needs[1] ? g.summedToShape(sb) : nil]
             }
         }
@@ -50,7 +50,7 @@ extension Tensor {
         var y = binary("-", a, b, SubtractFunction())
         if let needs = gradientNeeds(a, b) {
             let sa = a.shape, sb = b.shape
-            y.recordOp("-", inputs: [a, b]) { g in
+            y.recordOp("-", profiledAs: .elementwiseBackward, inputs: [a, b]) { g in
                 [needs[0] ? g.summedToShape(sa) : nil, needs[1] ? (-g).summedToShape(sb) : nil]
             }
         }
@@ -62,7 +62,7 @@ extension Tensor {
         var y = binary("*", a, b, MultiplyFunction())
         if let needs = gradientNeeds(a, b) {
             let av = a.detached, bv = b.detached
-            y.recordOp("*", inputs: [a, b]) { g in
+            y.recordOp("*", profiledAs: .elementwiseBackward, inputs: [a, b]) { g in
                 [needs[0] ? (g * bv).summedToShape(av.shape) : nil, needs[1] ? (g * av).summedToShape(bv.shape) : nil]
             }
         }
@@ -74,7 +74,7 @@ extension Tensor {
         var y = binary("/", a, b, DivideFunction())
         if let needs = gradientNeeds(a, b) {
             let av = a.detached, bv = b.detached
-            y.recordOp("/", inputs: [a, b]) { g in
+            y.recordOp("/", profiledAs: .elementwiseBackward, inputs: [a, b]) { g in
                 [needs[0] ? (g / bv).summedToShape(av.shape) : nil,
                  needs[1] ? (-(g * av) / (bv * bv)).summedToShape(bv.shape) : nil]
             }

@@ -1,11 +1,3 @@
-/// Activation fused into batch norm's pass.
-public enum NormActivation: Sendable, Equatable {
-    case identity
-    case relu
-    /// x for x > 0, alpha * (e^x - 1) otherwise (as `Tensor.elu(alpha:)`).
-    case elu(alpha: Float)
-}
-
 /// Batch normalization in training mode over an NCHW tensor, with an optional fused activation:
 /// `activation(scale[c] * (x - mean[c]) / sqrt(variance[c] + epsilon) + offset[c])`, where mean and
 /// variance are the statistics of channel c over N, H and W.
@@ -17,11 +9,11 @@ public enum NormActivation: Sendable, Equatable {
 /// The forward pass reads the input twice: one statistics pass, one normalize + activate pass,
 /// both parallel over (image, channel) planes. Backward goes through the batch statistics, for
 /// the input, `scale` and `offset`, in two passes (per-channel sums, then the input gradient). It
-/// keeps no full-size tensor beyond the input (and, for ELU, the output itself): the normalized
-/// value is recomputed from the input, ReLU's derivative too, and ELU's derivative is y + alpha.
+/// keeps no full-size tensor beyond the input (and the output itself when the activation's
+/// derivative reads it, as ELU's y + alpha does): the normalized value is recomputed from the input.
 public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, epsilon: Float = 1e-5,
-                              activation: NormActivation = .identity) -> (output: Tensor, mean: Tensor, variance: Tensor) {
-    OpProfiler.measure("batch norm forward") {
+                              activation: Activation = .identity) -> (output: Tensor, mean: Tensor, variance: Tensor) {
+    OpProfiler.measure(.batchNormForward) {
         let (n, c, h, w) = input.shape4("batchNormTraining")
         checkChannelVector(scale, c, "batchNormTraining", "scale")
         checkChannelVector(offset, c, "batchNormTraining", "offset")
@@ -43,9 +35,9 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
 
         if let needs = Tensor.gradientNeeds(input, scale, offset) {
             let xv = input.detached
-            // ELU's backward reads the output (see EluActivationKernel); the others need only the input.
-            let yv = activation.backwardReadsOutput ? y.detached : xv
-            y.recordOp("batchNormTraining", inputs: [input, scale, offset]) { g in
+            // The activation's derivative reads either the output (ELU) or the input (ReLU).
+            let yv = activation.derivativeUsesOutput ? y.detached : xv
+            y.recordOp("batchNormTraining", profiledAs: .batchNormBackward, inputs: [input, scale, offset]) { g in
                 let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
                     xv.storage.pointer, yv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
                     activation: activation)
@@ -81,8 +73,8 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
 /// `[C]`, and an optional fused activation. One pass over the input. Differentiable with respect to
 /// the input, `scale` and `offset` (the statistics are constants here: no gradient reaches them).
 public func batchNormInference(_ input: Tensor, scale: Tensor, offset: Tensor, mean: Tensor, variance: Tensor,
-                               epsilon: Float = 1e-5, activation: NormActivation = .identity) -> Tensor {
-    OpProfiler.measure("batch norm forward") {
+                               epsilon: Float = 1e-5, activation: Activation = .identity) -> Tensor {
+    OpProfiler.measure(.batchNormForward) {
         let (n, c, h, w) = input.shape4("batchNormInference")
         checkChannelVector(scale, c, "batchNormInference", "scale")
         checkChannelVector(offset, c, "batchNormInference", "offset")
@@ -103,9 +95,9 @@ public func batchNormInference(_ input: Tensor, scale: Tensor, offset: Tensor, m
 
         if let needs = Tensor.gradientNeeds(input, scale, offset) {
             let xv = input.detached
-            // ELU's backward reads the output (see EluActivationKernel); the others need only the input.
-            let yv = activation.backwardReadsOutput ? y.detached : xv
-            y.recordOp("batchNormInference", inputs: [input, scale, offset]) { g in
+            // The activation's derivative reads either the output (ELU) or the input (ReLU).
+            let yv = activation.derivativeUsesOutput ? y.detached : xv
+            y.recordOp("batchNormInference", profiledAs: .batchNormBackward, inputs: [input, scale, offset]) { g in
                 var dScale: Tensor? = nil, dOffset: Tensor? = nil, dx: Tensor? = nil
                 if needs[1] || needs[2] {
                     let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
@@ -129,14 +121,6 @@ public func batchNormInference(_ input: Tensor, scale: Tensor, offset: Tensor, m
             }
         }
         return y
-    }
-}
-
-extension NormActivation {
-    /// Whether the fused backward reads the forward output (ELU: derivative y + alpha, no e^z).
-    var backwardReadsOutput: Bool {
-        if case .elu = self { return true }
-        return false
     }
 }
 

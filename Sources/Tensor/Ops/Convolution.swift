@@ -38,15 +38,8 @@ public enum ConvPadding: Sendable, Equatable {
 /// ```
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
                    padding: ConvPadding = .valid, dilation: Int = 1) -> Tensor {
-    let (n, cin, h, w) = input.shape4("conv2d input")
-    precondition(weight.rank == 4,
-                 "conv2d: weight must be [Cout, Cin, kh, kw], got shape \(weight.shape) for input \(input.shape)")
-    let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
-    precondition(weight.shape[1] == cin,
-                 "conv2d: weight \(weight.shape) expects \(weight.shape[1]) input channels, input \(input.shape) has \(cin)")
-    if let bias {
-        precondition(bias.shape == [cout], "conv2d: bias shape \(bias.shape) must be [\(cout)] for weight \(weight.shape)")
-    }
+    let (n, cin, h, w, cout, kh, kw) = convolutionOperands("conv2d", input, weight: weight, bias: bias,
+                                                           weightLayout: "[Cout, Cin, kh, kw]", channelAxis: 1)
     precondition(stride >= 1 && dilation >= 1, "conv2d: stride \(stride) and dilation \(dilation) must be >= 1")
     let pad = padding.resolve(height: h, width: w, kernelHeight: kh, kernelWidth: kw, stride: stride, dilation: dilation)
     precondition(Swift.min(pad.top, pad.bottom, pad.left, pad.right) >= 0, "conv2d: negative padding \(padding)")
@@ -57,22 +50,18 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
                  "conv2d: input \(input.shape) is too small for weight \(weight.shape) with stride \(stride), padding \(padding), dilation \(dilation)")
 
     var y = Tensor(uninitializedShape: [n, cout, g.outHeight, g.outWidth])
-    OpProfiler.measure("conv forward") {
+    OpProfiler.measure(.convForward) {
         ConvolutionKernels.forward(g, input: input.storage.pointer, weight: weight.storage.pointer,
                                    bias: bias.map { UnsafePointer($0.storage.pointer) }, output: y.storage.pointer)
     }
 
-    let needs = bias.map { Tensor.gradientNeeds(input, weight, $0) } ?? Tensor.gradientNeeds(input, weight)
-    if let needs {
-        let x = needs[1] ? input.detached : nil
-        let wv = needs[0] ? weight.detached : nil
-        let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
-        let hasBias = bias != nil
-        y.recordOp("conv2d", inputs: inputs) { grad in
+    if let tape = convolutionTape(input, weight: weight, bias: bias) {
+        let (needs, x, wv) = (tape.needs, tape.input, tape.weight)
+        y.recordOp("conv2d", profiledAs: .convBackward, inputs: tape.inputs) { grad in
             var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
             if needs[0], let wv {
                 let d = Tensor(uninitializedShape: [n, cin, h, w])
-                OpProfiler.measure("conv backward-data") {
+                OpProfiler.measure(.convBackwardData) {
                     ConvolutionKernels.backwardData(g, outputGradient: grad.storage.pointer, weight: wv.storage.pointer,
                                                     inputGradient: d.storage.pointer)
                 }
@@ -82,7 +71,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
             if needs[1] || wantBias {
                 let dwT = needs[1] ? Tensor(uninitializedShape: [cout, cin, kh, kw]) : nil
                 let dbT = wantBias ? Tensor(uninitializedShape: [cout]) : nil
-                OpProfiler.measure("conv backward-weight") {
+                OpProfiler.measure(.convBackwardWeight) {
                     ConvolutionKernels.backwardWeight(g, input: x?.storage.pointer ?? grad.storage.pointer,
                                                       outputGradient: grad.storage.pointer,
                                                       weightGradient: dwT?.storage.pointer,
@@ -90,8 +79,35 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
                 }
                 dw = dwT; db = dbT
             }
-            return hasBias ? [dx, dw, db] : [dx, dw]
+            return Array([dx, dw, db].prefix(needs.count))
         }
     }
     return y
+}
+
+/// The sizes of a convolution-like op's operands, checked: `input` [N, C, H, W], `weight` of rank 4
+/// with C on axis `channelAxis` (laid out as `weightLayout` says) and `bias` [outputs], where outputs
+/// is the other of the weight's first two axes. Stops with a message naming `op` otherwise.
+func convolutionOperands(_ op: String, _ input: Tensor, weight: Tensor, bias: Tensor?, weightLayout: String,
+                         channelAxis: Int) -> (n: Int, inputChannels: Int, h: Int, w: Int, outputChannels: Int, kh: Int, kw: Int) {
+    let (n, c, h, w) = input.shape4("\(op) input")
+    precondition(weight.rank == 4, "\(op): weight must be \(weightLayout), got shape \(weight.shape) for input \(input.shape)")
+    precondition(weight.shape[channelAxis] == c,
+                 "\(op): weight \(weight.shape) expects \(weight.shape[channelAxis]) input channels, input \(input.shape) has \(c)")
+    let outputs = weight.shape[1 - channelAxis]
+    if let bias {
+        precondition(bias.shape == [outputs], "\(op): bias shape \(bias.shape) must be [\(outputs)] for weight \(weight.shape)")
+    }
+    return (n, c, h, w, outputs, weight.shape[2], weight.shape[3])
+}
+
+/// What a convolution-like op on (input, weight, bias?) records, or nil when it records nothing:
+/// which of them need gradients (2 or 3 flags, in that order), the tape inputs, and the operands
+/// the backward pass reads. The input is kept only for the weight gradient and the weight only for
+/// the input gradient, so nothing else stays alive until backward.
+func convolutionTape(_ input: Tensor, weight: Tensor, bias: Tensor?)
+    -> (needs: [Bool], inputs: [Tensor], input: Tensor?, weight: Tensor?)? {
+    let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+    guard let needs = Tensor.gradientNeeds(inputs) else { return nil }
+    return (needs, inputs, needs[1] ? input.detached : nil, needs[0] ? weight.detached : nil)
 }

@@ -6,7 +6,7 @@
 /// on every call) and of the element index only: the same generator state gives the same mask
 /// for any thread count. Backward regenerates the mask from that seed instead of storing it.
 public func dropout(_ input: Tensor, probability: Float, generator: inout SeededGenerator) -> Tensor {
-    OpProfiler.measure("dropout") {
+    OpProfiler.measure(.dropout) {
         precondition(probability >= 0 && probability <= 1, "dropout: probability must be in [0, 1], got \(probability)")
         let seed = generator.next()
         if probability == 0 { return input }
@@ -17,7 +17,7 @@ public func dropout(_ input: Tensor, probability: Float, generator: inout Seeded
         DropoutKernels.apply(input.storage.pointer, y.storage.pointer, input.count, seed: seed,
                              threshold: threshold, scale: scale)
         if Tensor.gradientNeeds(input) != nil {
-            y.recordOp("dropout", inputs: [input]) { g in
+            y.recordOp("dropout", profiledAs: .elementwiseBackward, inputs: [input]) { g in
                 let dx = Tensor(uninitializedShape: g.shape)
                 DropoutKernels.apply(g.storage.pointer, dx.storage.pointer, g.count, seed: seed,
                                      threshold: threshold, scale: scale)

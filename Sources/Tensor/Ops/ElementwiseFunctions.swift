@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 // The elementwise functions behind the arithmetic and unary ops, as small structs so the generic
-// kernels specialize and inline them.
+// kernels specialize and inline them. Activations are vectorised kernels instead (ActivationKernels.swift).
 
 struct AddFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b } }
 struct SubtractFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
@@ -44,18 +44,6 @@ struct PowFunction: DifferentiableUnaryFunction {
     let p: Float
     @inline(__always) func callAsFunction(_ x: Float) -> Float { powf(x, p) }
     @inline(__always) func derivative(x: Float, y: Float) -> Float { p * powf(x, p - 1) }
-}
-struct ReLUFunction: DifferentiableUnaryFunction {
-    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 }
-    @inline(__always) func derivative(x: Float, y: Float) -> Float { x > 0 ? 1 : 0 }
-}
-struct SigmoidFunction: DifferentiableUnaryFunction {
-    @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + FastMath.exp(-x)) }
-    @inline(__always) func derivative(x: Float, y: Float) -> Float { y * (1 - y) }
-}
-struct TanhFunction: DifferentiableUnaryFunction {
-    @inline(__always) func callAsFunction(_ x: Float) -> Float { tanhf(x) }
-    @inline(__always) func derivative(x: Float, y: Float) -> Float { 1 - y * y }
 }
 struct ClampFunction: DifferentiableUnaryFunction {
     let lower: Float, upper: Float

@@ -21,7 +21,7 @@ extension Tensor {
         }
         if let needs = gradientNeeds(a, b) {
             let av = a.detached, bv = b.detached
-            y.recordOp("matmul", inputs: [a, b]) { g in
+            y.recordOp("matmul", profiledAs: .elementwiseBackward, inputs: [a, b]) { g in
                 // dA = g . B^T, dB = A^T . g, summed over the batch where an operand was shared.
                 var da: Tensor? = nil, db: Tensor? = nil
                 if needs[0] {

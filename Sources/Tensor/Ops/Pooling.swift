@@ -7,7 +7,7 @@
 /// recording, the op keeps one byte per output element (the winner's offset in its window),
 /// not the input.
 public func maxPool2d(_ input: Tensor, kernelSize: Int = 2, stride: Int? = nil) -> Tensor {
-    OpProfiler.measure("pooling forward") {
+    OpProfiler.measure(.poolingForward) {
         let (n, c, h, w) = input.shape4("maxPool2d")
         let k = kernelSize, s = stride ?? kernelSize
         precondition(k >= 1 && k <= PoolingKernels.maximumKernelSize,
@@ -30,7 +30,7 @@ public func maxPool2d(_ input: Tensor, kernelSize: Int = 2, stride: Int? = nil) 
             initialized = outCount
         }
         let inputShape = input.shape
-        y.recordOp("maxPool2d", inputs: [input]) { g in
+        y.recordOp("maxPool2d", profiledAs: .poolingBackward, inputs: [input]) { g in
             let dx = Tensor(uninitializedShape: inputShape)
             argmax.withUnsafeBufferPointer { a in
                 guard let a = a.baseAddress else { return }  // empty tensor

@@ -66,7 +66,7 @@ extension Tensor {
         var y = Tensor(Float(partial.reduce(0, +)))
         if Tensor.gradientNeeds(self) != nil {
             let s = shape
-            y.recordOp("sum", inputs: [self]) { g in [Tensor(repeating: g.scalar, shape: s)] }
+            y.recordOp("sum", profiledAs: .elementwiseBackward, inputs: [self]) { g in [Tensor(repeating: g.scalar, shape: s)] }
         }
         return y
     }
@@ -85,7 +85,7 @@ extension Tensor {
         }
         if Tensor.gradientNeeds(self) != nil {
             let inputShape = shape
-            y.recordOp("sum(alongAxes:)", inputs: [self]) { g in [g.reshaped(to: keptShape).broadcasted(to: inputShape)] }
+            y.recordOp("sum(alongAxes:)", profiledAs: .elementwiseBackward, inputs: [self]) { g in [g.reshaped(to: keptShape).broadcasted(to: inputShape)] }
         }
         return y
     }
@@ -136,7 +136,7 @@ extension Tensor {
         if Tensor.gradientNeeds(self) != nil {
             let (outer, extent, inner) = split(around: a)
             let s = shape
-            y.recordOp("max", inputs: [self]) { g in
+            y.recordOp("max", profiledAs: .elementwiseBackward, inputs: [self]) { g in
                 let dx = Tensor.zeros(s)
                 let gp = g.storage.pointer, dp = dx.storage.pointer
                 for o in 0..<outer { for i in 0..<inner {

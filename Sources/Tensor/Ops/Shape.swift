@@ -13,7 +13,7 @@ extension Tensor {
         y.setShapeUnchecked(target)
         if Tensor.gradientNeeds(self) != nil {
             let s = shape
-            y.recordOp("reshape", inputs: [self]) { g in [g.reshaped(to: s)] }
+            y.recordOp("reshape", profiledAs: .elementwiseBackward, inputs: [self]) { g in [g.reshaped(to: s)] }
         }
         return y
     }
@@ -62,7 +62,7 @@ extension Tensor {
         if Tensor.gradientNeeds(self) != nil {
             var inverse = [Int](repeating: 0, count: rank)
             for (i, p) in permutation.enumerated() { inverse[p] = i }
-            y.recordOp("permute", inputs: [self]) { g in [g.permuted(inverse)] }
+            y.recordOp("permute", profiledAs: .elementwiseBackward, inputs: [self]) { g in [g.permuted(inverse)] }
         }
         return y
     }
@@ -90,7 +90,7 @@ extension Tensor {
         })
         if Tensor.gradientNeeds(self) != nil {
             let s = shape
-            y.recordOp("slice", inputs: [self]) { g in
+            y.recordOp("slice", profiledAs: .concatCropBackward, inputs: [self]) { g in
                 let dx = Tensor.zeros(s)
                 let gp = g.storage.pointer, dp = dx.storage.pointer
                 CopyKernels.copy((0..<outer).map { o in
@@ -130,7 +130,7 @@ extension Tensor {
         var y = Tensor(uninitializedShape: outShape)
         let p = y.storage.pointer
         let outRow = outShape[a] * inner
-        OpProfiler.measure("concat/crop forward") {
+        OpProfiler.measure(.concatCropForward) {
         var offset = 0
         var runs: [CopyKernels.Run] = []
         for t in tensors {
@@ -146,7 +146,7 @@ extension Tensor {
             var starts: [Int] = []
             var s = 0
             for e in extents { starts.append(s); s += e }
-            y.recordOp("concatenate", inputs: tensors) { g in
+            y.recordOp("concatenate", profiledAs: .concatCropBackward, inputs: tensors) { g in
                 (0..<tensors.count).map { i in needs[i] ? g.detached.slice(alongAxis: a, starts[i]..<(starts[i] + extents[i])) : nil }
             }
         }
@@ -205,7 +205,7 @@ extension Tensor {
         }
         if Tensor.gradientNeeds(self) != nil {
             let s = shape
-            y.recordOp("pad", inputs: [self]) { g in
+            y.recordOp("pad", profiledAs: .concatCropBackward, inputs: [self]) { g in
                 let dx = Tensor.zeros(s)
                 let gp = g.storage.pointer, dp = dx.storage.pointer
                 for plane in 0..<planes {

@@ -4,52 +4,32 @@ import Glibc
 
 extension Tensor {
     /// log(softmax(x)) along `axis`, computed stably as x - max - log(sum(exp(x - max))).
-    public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
-        let a = normalizedAxis(axis, "logSoftmax")
+    public func logSoftmax(alongAxis axis: Int = -1) -> Tensor { softmax(alongAxis: axis, logarithm: true, "logSoftmax") }
+
+    /// softmax along `axis`.
+    public func softmax(alongAxis axis: Int = -1) -> Tensor { softmax(alongAxis: axis, logarithm: false, "softmax") }
+
+    /// softmax (or its logarithm) along `axis`: both shift by the line's maximum, then
+    /// - softmax: e^(x - max) / sum, backward dx = y * (g - sum(g * y));
+    /// - log: x - max - log(sum), backward dx = g - e^y * sum(g).
+    private func softmax(alongAxis axis: Int, logarithm: Bool, _ op: String) -> Tensor {
+        let a = normalizedAxis(axis, op)
         let (outer, extent, inner) = split(around: a)
         var y = Tensor(uninitializedShape: shape)
         let x = storage.pointer, p = y.storage.pointer
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let base = o * extent * inner + i
-                var m = -Float.infinity
-                for j in 0..<extent { m = Swift.max(m, x[base + j * inner]) }
-                var s: Float = 0
+        // Each line along the axis starts at `base` and steps by `inner`.
+        func forEachLine(_ body: (Int) -> Void) {
+            for o in 0..<outer { for i in 0..<inner { body(o * extent * inner + i) } }
+        }
+        forEachLine { base in
+            var m = -Float.infinity
+            for j in 0..<extent { m = Swift.max(m, x[base + j * inner]) }
+            var s: Float = 0
+            if logarithm {
                 for j in 0..<extent { s += expf(x[base + j * inner] - m) }
                 let lse = m + logf(s)
                 for j in 0..<extent { p[base + j * inner] = x[base + j * inner] - lse }
-            }
-        }
-        if Tensor.gradientNeeds(self) != nil {
-            let yv = y.detached
-            y.recordOp("logSoftmax", inputs: [self]) { g in
-                // dx = g - softmax * sum(g)
-                let dx = Tensor(uninitializedShape: yv.shape)
-                let gp = g.storage.pointer, lp = yv.storage.pointer, dp = dx.storage.pointer
-                for o in 0..<outer { for i in 0..<inner {
-                    let base = o * extent * inner + i
-                    var s: Float = 0
-                    for j in 0..<extent { s += gp[base + j * inner] }
-                    for j in 0..<extent { let k = base + j * inner; dp[k] = gp[k] - expf(lp[k]) * s }
-                } }
-                return [dx]
-            }
-        }
-        return y
-    }
-
-    /// softmax along `axis`.
-    public func softmax(alongAxis axis: Int = -1) -> Tensor {
-        let a = normalizedAxis(axis, "softmax")
-        let (outer, extent, inner) = split(around: a)
-        var y = Tensor(uninitializedShape: shape)
-        let x = storage.pointer, p = y.storage.pointer
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let base = o * extent * inner + i
-                var m = -Float.infinity
-                for j in 0..<extent { m = Swift.max(m, x[base + j * inner]) }
-                var s: Float = 0
+            } else {
                 for j in 0..<extent { let e = expf(x[base + j * inner] - m); p[base + j * inner] = e; s += e }
                 let r = 1 / s
                 for j in 0..<extent { p[base + j * inner] *= r }
@@ -57,16 +37,19 @@ extension Tensor {
         }
         if Tensor.gradientNeeds(self) != nil {
             let yv = y.detached
-            y.recordOp("softmax", inputs: [self]) { g in
-                // dx = y * (g - sum(g * y))
+            y.recordOp(op, profiledAs: .lossBackward, inputs: [self]) { g in
                 let dx = Tensor(uninitializedShape: yv.shape)
-                let gp = g.storage.pointer, sp = yv.storage.pointer, dp = dx.storage.pointer
-                for o in 0..<outer { for i in 0..<inner {
-                    let base = o * extent * inner + i
+                let gp = g.storage.pointer, yp = yv.storage.pointer, dp = dx.storage.pointer
+                forEachLine { base in
                     var s: Float = 0
-                    for j in 0..<extent { s += gp[base + j * inner] * sp[base + j * inner] }
-                    for j in 0..<extent { let k = base + j * inner; dp[k] = sp[k] * (gp[k] - s) }
-                } }
+                    if logarithm {
+                        for j in 0..<extent { s += gp[base + j * inner] }
+                        for j in 0..<extent { let k = base + j * inner; dp[k] = gp[k] - expf(yp[k]) * s }
+                    } else {
+                        for j in 0..<extent { s += gp[base + j * inner] * yp[base + j * inner] }
+                        for j in 0..<extent { let k = base + j * inner; dp[k] = yp[k] * (gp[k] - s) }
+                    }
+                }
                 return [dx]
             }
         }
@@ -84,7 +67,7 @@ extension Tensor {
 ///   (as PyTorch's `reduction="mean"` with per-pixel weights folded in, and ignored pixels not counted).
 ///   A target outside `0..<C` stops with a message: validate user labels before calling.
 public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
-    OpProfiler.measure("loss forward") {
+    OpProfiler.measure(.lossForward) {
         precondition(logits.rank >= 2, "softmaxCrossEntropy: logits must be [N, C, ...], got \(logits.shape)")
         let n = logits.shape[0], c = logits.shape[1]
         let spatial = Array(logits.shape[2...])
@@ -138,7 +121,7 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor
         if Tensor.gradientNeeds(logits) != nil {
             let scale = 1 / Float(max(counted, 1))
             let targetsValue = targets.detached, weightsValue = weights?.detached, maskValue = mask?.detached
-            loss.recordOp("softmaxCrossEntropy", inputs: [logits]) { g in
+            loss.recordOp("softmaxCrossEntropy", profiledAs: .lossBackward, inputs: [logits]) { g in
                 // d/dx_j = w * (p_j - [j == target]) / counted
                 let dx = Tensor(uninitializedShape: probabilities.shape)
                 let dp = dx.storage.pointer, tp = targetsValue.storage.pointer

@@ -12,16 +12,9 @@
 /// ```
 public func convTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
                             padding: Int = 0, outputPadding: Int = 0) -> Tensor {
-    OpProfiler.measure("transposed conv forward") {
-        let (n, cin, h, w) = input.shape4("convTranspose2d input")
-        precondition(weight.rank == 4,
-                     "convTranspose2d: weight must be [Cin, Cout, kh, kw], got shape \(weight.shape) for input \(input.shape)")
-        precondition(weight.shape[0] == cin,
-                     "convTranspose2d: weight \(weight.shape) expects \(weight.shape[0]) input channels, input \(input.shape) has \(cin)")
-        let cout = weight.shape[1], kh = weight.shape[2], kw = weight.shape[3]
-        if let bias {
-            precondition(bias.shape == [cout], "convTranspose2d: bias shape \(bias.shape) must be [\(cout)] for weight \(weight.shape)")
-        }
+    OpProfiler.measure(.transposedConvForward) {
+        let (n, cin, h, w, cout, kh, kw) = convolutionOperands("convTranspose2d", input, weight: weight, bias: bias,
+                                                               weightLayout: "[Cin, Cout, kh, kw]", channelAxis: 0)
         precondition(stride >= 1 && padding >= 0 && outputPadding >= 0 && outputPadding < stride,
                      "convTranspose2d: need stride >= 1, padding >= 0 and 0 <= outputPadding < stride; got stride \(stride), padding \(padding), outputPadding \(outputPadding)")
         let outH = (h - 1) * stride - 2 * padding + kh + outputPadding
@@ -40,13 +33,9 @@ public func convTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil
                                         inputGradient: y.storage.pointer,
                                         addingBias: bias.map { UnsafePointer($0.storage.pointer) })
 
-        let needs = bias.map { Tensor.gradientNeeds(input, weight, $0) } ?? Tensor.gradientNeeds(input, weight)
-        if let needs {
-            let x = needs[1] ? input.detached : nil
-            let wv = needs[0] ? weight.detached : nil
-            let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
-            let hasBias = bias != nil
-            y.recordOp("convTranspose2d", inputs: inputs) { grad in
+        if let tape = convolutionTape(input, weight: weight, bias: bias) {
+            let (needs, x, wv) = (tape.needs, tape.input, tape.weight)
+            y.recordOp("convTranspose2d", profiledAs: .transposedConvBackward, inputs: tape.inputs) { grad in
                 var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
                 if needs[0], let wv {
                     let d = Tensor(uninitializedShape: [n, cin, h, w])
@@ -60,13 +49,13 @@ public func convTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil
                                                       weightGradient: d.storage.pointer, biasGradient: nil)
                     dw = d
                 }
-                if hasBias && needs[2] {
+                if needs.count > 2 && needs[2] {
                     let d = Tensor(uninitializedShape: [cout])
                     ConvolutionKernels.channelSums(grad.storage.pointer, batch: n, channels: cout, pixels: outH * outW,
                                                    into: d.storage.pointer)
                     db = d
                 }
-                return hasBias ? [dx, dw, db] : [dx, dw]
+                return Array([dx, dw, db].prefix(needs.count))
             }
         }
         return y

@@ -1,24 +1,44 @@
+/// What the backward pass of a pointwise op reads besides the incoming gradient; only that stays
+/// alive until backward.
+enum SavedForBackward {
+    case input, output, inputAndOutput
+}
+
 extension Tensor {
-    /// Applies `f` elementwise and records its derivative for the backward pass.
+    /// y = f(x) elementwise through `forward` (x, y, count), recorded with `derivative`
+    /// (x, y, g, dx, count) writing dx = g * f'(x). Shared by the scalar unary functions below and
+    /// the vectorised activations (`activated(_:)`). A pointer the derivative does not read (per
+    /// `keeping`) points at the saved tensor instead.
     @inline(__always)
-    func unary<F: DifferentiableUnaryFunction>(_ op: String, _ f: F) -> Tensor {
+    func pointwise(_ op: String, forward: OpProfiler.Category, backward: OpProfiler.Category,
+                   keeping saved: SavedForBackward,
+                   _ apply: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+                   derivative: @escaping (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                          UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         var y = Tensor(uninitializedShape: shape)
-        OpProfiler.measure(op == "relu" || op == "elu" ? "activation forward" : "elementwise forward") {
-            ElementwiseKernels.map(storage.pointer, y.storage.pointer, count, f)
-        }
+        OpProfiler.measure(forward) { apply(storage.pointer, y.storage.pointer, count) }
         if Tensor.gradientNeeds(self) != nil {
-            let x = self.detached, yv = y.detached
-            y.recordOp(op, inputs: [self]) { g in
-                let dx = Tensor(uninitializedShape: x.shape)
-                ElementwiseKernels.derivative(x.storage.pointer, yv.storage.pointer, g.storage.pointer,
-                                              dx.storage.pointer, x.count, f)
+            let x = saved == .output ? nil : self.detached
+            let yv = saved == .input ? nil : y.detached
+            y.recordOp(op, profiledAs: backward, inputs: [self]) { g in
+                let dx = Tensor(uninitializedShape: g.shape)
+                let xp = (x ?? yv!).storage.pointer, yp = (yv ?? x!).storage.pointer
+                derivative(xp, yp, g.storage.pointer, dx.storage.pointer, dx.count)
                 return [dx]
             }
         }
         return y
     }
 
-    /// e^x elementwise (relative error below 3e-7; see `FastMath.exp`).
+    /// Applies `f` elementwise and records its derivative for the backward pass.
+    @inline(__always)
+    func unary<F: DifferentiableUnaryFunction>(_ op: String, _ f: F) -> Tensor {
+        pointwise(op, forward: .elementwiseForward, backward: .elementwiseBackward, keeping: .inputAndOutput,
+                  { ElementwiseKernels.map($0, $1, $2, f) },
+                  derivative: { ElementwiseKernels.derivative($0, $1, $2, $3, $4, f) })
+    }
+
+    /// e^x elementwise (relative error below 2e-7; see `FastMath.exp`).
     public func exp() -> Tensor { unary("exp", ExpFunction()) }
     /// Natural logarithm elementwise.
     public func log() -> Tensor { unary("log", LogFunction()) }
@@ -26,32 +46,6 @@ extension Tensor {
     public func sqrt() -> Tensor { unary("sqrt", SqrtFunction()) }
     /// x^p elementwise for a scalar exponent.
     public func pow(_ p: Float) -> Tensor { unary("pow", PowFunction(p: p)) }
-    /// max(x, 0) elementwise.
-    public func relu() -> Tensor { unary("relu", ReLUFunction()) }
-    /// Exponential linear unit: x for x > 0, alpha * (e^x - 1) otherwise.
-    /// Vectorized (ActivationKernels); backward keeps only the output: the derivative is y + alpha
-    /// where y <= 0.
-    public func elu(alpha: Float = 1) -> Tensor {
-        var y = Tensor(uninitializedShape: shape)
-        let act = EluActivationKernel(alpha: alpha)
-        OpProfiler.measure("activation forward") {
-            ActivationKernels.forward(storage.pointer, y.storage.pointer, count, act)
-        }
-        if Tensor.gradientNeeds(self) != nil {
-            let yv = y.detached
-            y.recordOp("elu", inputs: [self]) { g in
-                let dx = Tensor(uninitializedShape: yv.shape)
-                ActivationKernels.backward(yv.storage.pointer, yv.storage.pointer, g.storage.pointer,
-                                           dx.storage.pointer, yv.count, act)
-                return [dx]
-            }
-        }
-        return y
-    }
-    /// The logistic function 1 / (1 + e^-x) elementwise.
-    public func sigmoid() -> Tensor { unary("sigmoid", SigmoidFunction()) }
-    /// Hyperbolic tangent elementwise.
-    public func tanh() -> Tensor { unary("tanh", TanhFunction()) }
     /// Limits every element to `[lowerBound, upperBound]`; the gradient is 1 inside, 0 outside.
     public func clamped(lowerBound: Float, upperBound: Float) -> Tensor {
         precondition(lowerBound <= upperBound, "clamped: lowerBound \(lowerBound) > upperBound \(upperBound)")

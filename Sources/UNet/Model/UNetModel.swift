@@ -11,7 +11,7 @@ public final class DoubleConvBlock: Module {
     public let conv2: Conv2d
     /// Its batch norm.
     public let bn2: BatchNorm2d?
-    let activation: NormActivation
+    let activation: Activation
 
     init(inputChannels: Int, outputChannels: Int, configuration c: UNetConfiguration, generator: inout SeededGenerator) {
         let padding: ConvPadding = c.padding == .same ? .same : .valid
@@ -21,7 +21,7 @@ public final class DoubleConvBlock: Module {
         conv2 = Conv2d(inputChannels: outputChannels, outputChannels: outputChannels, kernelSize: 3, padding: padding,
                        bias: !c.batchNorm, generator: &generator)
         bn2 = c.batchNorm ? BatchNorm2d(channels: outputChannels) : nil
-        activation = c.normActivation
+        activation = Activation(c.activation)
         super.init()
     }
 
@@ -45,7 +45,7 @@ public final class UpBlock: Module {
     public let upNorm: BatchNorm2d?
     /// The convolutions after the concatenation.
     public let convs: DoubleConvBlock
-    let activation: NormActivation
+    let activation: Activation
 
     init(inputChannels: Int, skipChannels: Int, configuration c: UNetConfiguration, generator: inout SeededGenerator) {
         let upChannels = c.upsampling == .keepChannels ? inputChannels : inputChannels / 2
@@ -54,7 +54,7 @@ public final class UpBlock: Module {
         upNorm = c.batchNorm ? BatchNorm2d(channels: upChannels) : nil
         convs = DoubleConvBlock(inputChannels: upChannels + skipChannels, outputChannels: skipChannels,
                                 configuration: c, generator: &generator)
-        activation = c.normActivation
+        activation = Activation(c.activation)
         super.init()
     }
 
@@ -153,17 +153,8 @@ public final class UNetModel: Module {
     }
 }
 
-extension UNetConfiguration {
-    var normActivation: NormActivation { activation == .elu ? .elu(alpha: 1) : .relu }
-}
-
-extension Tensor {
-    /// Applies a `NormActivation` without normalization.
-    func activated(_ activation: NormActivation) -> Tensor {
-        switch activation {
-        case .identity: return self
-        case .relu: return relu()
-        case .elu(let alpha): return elu(alpha: alpha)
-        }
-    }
+extension Activation {
+    /// The activation a configuration names, applied after each convolution (fused into batch norm
+    /// where there is one): ELU with alpha 1, or ReLU.
+    init(_ choice: UNetConfiguration.Activation) { self = choice == .elu ? .elu(alpha: 1) : .relu }
 }
