@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "UNet", targets: ["UNet"]),
         .library(name: "Benchmarking", targets: ["Benchmarking"]),
+        .library(name: "MPICollective", targets: ["MPICollective"]),
         .executable(name: "unet", targets: ["unet-cli"]),
     ],
     dependencies: [
@@ -21,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CTIFFShim", dependencies: ["CTIFF"]),
         .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -29,9 +31,11 @@ let package = Package(
         // Timing reports and the system report behind `unet bench` / `unet system`, kept out of UNet.
         .target(name: "Benchmarking", dependencies: ["UNet", "NN", "Tensor", "COpenBLAS"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The Open MPI implementation of UNet's `Collective`; only the CLI links it.
+        .target(name: "MPICollective", dependencies: ["UNet", "CMPI"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "unet-cli",
-            dependencies: ["UNet", "NN", "Tensor", "Benchmarking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["UNet", "NN", "Tensor", "Benchmarking", "MPICollective", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]),
         // Timing harnesses for tuning the kernels (`swift run -c release unet-tune --help`); not a product.
         .executableTarget(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import UNet
 
 /// `unet`: train, apply and measure U-Nets for EM segmentation on the CPU.
 struct Unet: ParsableCommand {
@@ -37,13 +38,21 @@ func runCLI(_ arguments: [String]) -> Int32 {
     }
     do {
         try command.run()
+        finishJob()
         return ExitStatus.success.rawValue
     } catch let exit as ExitCode {
+        finishJob()
         return exit.rawValue
     } catch {
         if Unet.exitCode(for: error) == .success { Unet.exit(withError: error) }
         let (message, status) = classify(error)
-        printError("unet: error: \(message)")
+        if case .nonFiniteLoss? = error as? TrainingError {
+            // Every rank saw the same loss: one message, from rank 0, and a clean end of MPI.
+            if jobRank == 0 { printError("unet: error: \(message)") }
+            finishJob()
+        } else {
+            printError("unet: error: \(jobRank == 0 ? "" : "rank \(jobRank): ")\(message)")
+        }
         return status.rawValue
     }
 }
