@@ -155,18 +155,19 @@ struct Train: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        let collective = try jobCollective()
         let trainer: Trainer
         if let resume {
-            trainer = try resumingTrainer(from: resume)
+            trainer = try resumingTrainer(from: resume, collective: collective)
         } else {
-            trainer = try newTrainer()
+            trainer = try newTrainer(collective: collective)
         }
         try train(trainer)
     }
 
     // MARK: new run
 
-    func newTrainer() throws -> Trainer {
+    func newTrainer(collective: Collective) throws -> Trainer {
         var model = UNetConfiguration(baseFilters: baseFilters ?? TrainDefaults.baseFilters)
         if let depth { model.depth = depth }
         if let padding { model.padding = padding }
@@ -194,27 +195,33 @@ struct Train: ParsableCommand {
         try training.validate()
 
         if let data { try requireFolder(fileURL(data).path, flag: "--data") }
-        let runFolder = out.map(fileURL) ?? defaultRunFolder()
-        if FileManager.default.fileExists(atPath: runFolder.appendingPathComponent("last.safetensors").path) {
-            throw CLIError.usage("--out \(runFolder.path) already holds a run; choose another --out, or continue it with --resume \(runFolder.appendingPathComponent("last.safetensors").path)")
+        // Rank 0 names and creates the run folder (and writes the synthetic data into it); the other
+        // ranks of an MPI job receive its path and read the data from there.
+        var runFolderPath = ""
+        if collective.isLeader {
+            let runFolder = out.map(fileURL) ?? defaultRunFolder()
+            if FileManager.default.fileExists(atPath: runFolder.appendingPathComponent("last.safetensors").path) {
+                throw CLIError.usage("--out \(runFolder.path) already holds a run; choose another --out, or continue it with --resume \(runFolder.appendingPathComponent("last.safetensors").path)")
+            }
+            try createFolder(runFolder, flag: "--out")
+            if data == nil {
+                let dataFolder = runFolder.appendingPathComponent("synthetic-data")
+                print("No --data given: generating the embedded synthetic EM dataset (\(TrainDefaults.syntheticSlices) labelled slices + \(TrainDefaults.syntheticTestSlices) test slices of \(TrainDefaults.syntheticSize)x\(TrainDefaults.syntheticSize), seed \(TrainDefaults.syntheticSeed)) into \(dataFolder.path)")
+                let generator = SyntheticEM(width: TrainDefaults.syntheticSize, height: TrainDefaults.syntheticSize, seed: TrainDefaults.syntheticSeed)
+                try generator.write(to: dataFolder, trainCount: TrainDefaults.syntheticSlices, testCount: TrainDefaults.syntheticTestSlices)
+            }
+            runFolderPath = runFolder.path
         }
-        try createFolder(runFolder, flag: "--out")
-
-        let dataFolder: URL
-        if let data {
-            dataFolder = fileURL(data)
-        } else {
-            dataFolder = runFolder.appendingPathComponent("synthetic-data")
-            print("No --data given: generating the embedded synthetic EM dataset (\(TrainDefaults.syntheticSlices) labelled slices + \(TrainDefaults.syntheticTestSlices) test slices of \(TrainDefaults.syntheticSize)x\(TrainDefaults.syntheticSize), seed \(TrainDefaults.syntheticSeed)) into \(dataFolder.path)")
-            let generator = SyntheticEM(width: TrainDefaults.syntheticSize, height: TrainDefaults.syntheticSize, seed: TrainDefaults.syntheticSeed)
-            try generator.write(to: dataFolder, trainCount: TrainDefaults.syntheticSlices, testCount: TrainDefaults.syntheticTestSlices)
-        }
+        collective.broadcast(&runFolderPath, from: 0)
+        let runFolder = URL(fileURLWithPath: runFolderPath)
+        let dataFolder = data.map(fileURL) ?? runFolder.appendingPathComponent("synthetic-data")
         let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: valSlices?.range)
 
         var rng = SeededGenerator(seed: training.seed)
         let unet = UNetModel(configuration: model, generator: &rng)
         return try Trainer(model: unet, trainSlices: dataset.train, validationSlices: dataset.validation,
-                           configuration: training, runFolder: runFolder, dataDescription: dataFolder.path)
+                           configuration: training, runFolder: runFolder, dataDescription: dataFolder.path,
+                           collective: collective)
     }
 
     func defaultRunFolder() -> URL {
@@ -233,7 +240,7 @@ struct Train: ParsableCommand {
 
     // MARK: resume
 
-    func resumingTrainer(from path: String) throws -> Trainer {
+    func resumingTrainer(from path: String, collective: Collective) throws -> Trainer {
         let checkpoint = try loadCheckpoint(path, flag: "--resume")
         let training = try checkpoint.resumableTrainingConfiguration()
         let completed = checkpoint.completedEpochs
@@ -256,10 +263,11 @@ struct Train: ParsableCommand {
         let split = valSlices?.range ?? checkpoint.recordedValidationSlices
         let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split)
         let runFolder = out.map(fileURL) ?? checkpoint.runFolder
-        try createFolder(runFolder, flag: "--out")
+        if collective.isLeader { try createFolder(runFolder, flag: "--out") }
         print("Resuming \(path): \(completed) of \(total) epochs done")
         return try Trainer.resuming(from: checkpoint.url, trainSlices: dataset.train, validationSlices: dataset.validation,
-                                    runFolder: runFolder, epochs: total, dataDescription: dataFolder.path)
+                                    runFolder: runFolder, epochs: total, dataDescription: dataFolder.path,
+                                    collective: collective)
     }
 
     // MARK: training loop
@@ -277,9 +285,10 @@ struct Train: ParsableCommand {
         let inputTile = unet.validInputSize(atLeast: c.tileSize)
         print("Model: \(unet.summary); \(trainer.model.parameterCount) parameters")
         print("Data: \(trainer.dataDescription): training slices \(describeSlices(trainer.trainSlices.map(\.index))), validation slices \(describeSlices(trainer.validationSlices.map(\.index)))")
-        print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(c.augment ? "on" : "off"), \(Threads.count) thread(s)")
+        let processes = trainer.collective.size > 1 ? "\(trainer.collective.size) processes x " : ""
+        print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(c.augment ? "on" : "off"), \(processes)\(Threads.count) thread(s)")
         print("Run folder: \(trainer.runFolder.path)")
-        warnIfBLASKernelIsNarrow()
+        if trainer.collective.isLeader { warnIfBLASKernelIsNarrow() }
 
         let progress = TrainingProgress(totalEpochs: c.epochs)
         trainer.shouldStop = { interrupt.isRaised }

@@ -78,12 +78,18 @@ extension Segmenter {
     /// Scores the model on labelled slices: cost, accuracy, Jaccard and Dice from the confusion
     /// summed over all pixels, and with `isbiScores` the challenge's V_rand and V_info.
     /// `onProbabilities` sees each slice's `[classes, H, W]` probabilities (for previews).
-    public func evaluate(_ slices: [EMSlice], isbiScores: Bool = true,
+    ///
+    /// With a `collective` of K processes, each rank predicts the slices whose position in `slices`
+    /// is its rank modulo K (`onProbabilities` sees only those), the confusion matrices and costs are
+    /// summed over the ranks, and every rank returns the same result. For V_rand and V_info the
+    /// cell-probability maps are gathered on rank 0. Every rank must pass the same slices.
+    public func evaluate(_ slices: [EMSlice], isbiScores: Bool = true, collective: Collective = SingleProcess(),
                          onProbabilities: ((EMSlice, Tensor) -> Void)? = nil) -> EvaluationResult {
-        var confusion = ConfusionMatrix(classCount: model.configuration.classes)
+        let classCount = model.configuration.classes
+        var confusion = ConfusionMatrix(classCount: classCount)
         var cost = 0.0, pixels = 0
-        var cellMaps: [ImagePlane] = [], labels: [LabelPlane] = []
-        for slice in slices {
+        var cellMaps: [Int: ImagePlane] = [:]
+        for (position, slice) in slices.enumerated() where position % collective.size == collective.rank {
             guard let label = slice.label else { continue }
             let p = probabilities(slice.imagePlane)
             onProbabilities?(slice, p)
@@ -99,18 +105,47 @@ extension Segmenter {
             pixels += n
             confusion.add(predicted: predicted, target: label)
             if isbiScores {
-                cellMaps.append(ImagePlane(width: slice.width, height: slice.height, pixels: Array(values[n..<(2 * n)])))
-                labels.append(slice.labelPlane)
+                cellMaps[position] = ImagePlane(width: slice.width, height: slice.height, pixels: Array(values[n..<(2 * n)]))
             }
+        }
+        if collective.size > 1 {
+            var totals = confusion.counts.map(Double.init) + [cost, Double(pixels)]
+            collective.allReduceSum(&totals)
+            confusion = ConfusionMatrix(classCount: classCount, counts: totals[0..<(classCount * classCount)].map { Int($0) })
+            cost = totals[classCount * classCount]
+            pixels = Int(totals[classCount * classCount + 1])
         }
         var result = EvaluationResult(cost: cost / Double(max(pixels, 1)), accuracy: confusion.pixelAccuracy,
                                       jaccard: confusion.jaccardPerClass, meanJaccard: confusion.meanJaccard,
                                       dice: confusion.dicePerClass, meanDice: confusion.meanDice)
-        if isbiScores && !cellMaps.isEmpty {
-            let scores = ISBIMetrics.evaluate(cellProbabilities: cellMaps, labels: labels)
-            result.vRand = scores.vRand
-            result.vInfo = scores.vInfo
+        let labelled = slices.indices.filter { slices[$0].label != nil }
+        if isbiScores && !labelled.isEmpty {
+            if collective.size > 1 { gatherOnLeader(&cellMaps, slices: slices, collective: collective) }
+            var scores: [Double] = [.nan, .nan]
+            if collective.isLeader {
+                let isbi = ISBIMetrics.evaluate(cellProbabilities: labelled.map { cellMaps[$0]! },
+                                                labels: labelled.map { slices[$0].labelPlane })
+                scores = [isbi.vRand, isbi.vInfo]
+            }
+            if collective.size > 1 { scores.withUnsafeMutableBytes { collective.broadcast($0, from: 0) } }
+            result.vRand = scores[0]
+            result.vInfo = scores[1]
         }
         return result
+    }
+
+    /// Sends every rank's cell-probability maps to rank 0, which receives them in slice order.
+    private func gatherOnLeader(_ maps: inout [Int: ImagePlane], slices: [EMSlice], collective: Collective) {
+        for (position, slice) in slices.enumerated() where slice.label != nil {
+            let owner = position % collective.size
+            guard owner != 0 else { continue }
+            if collective.rank == owner {
+                maps[position]!.pixels.withUnsafeBytes { collective.send($0, to: 0) }
+            } else if collective.isLeader {
+                var pixels = [Float](repeating: 0, count: slice.width * slice.height)
+                pixels.withUnsafeMutableBytes { collective.receive($0, from: owner) }
+                maps[position] = ImagePlane(width: slice.width, height: slice.height, pixels: pixels)
+            }
+        }
     }
 }

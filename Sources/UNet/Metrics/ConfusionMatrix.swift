@@ -21,6 +21,15 @@ public struct ConfusionMatrix: Sendable, Equatable, CustomStringConvertible {
         self.counts = [Int](repeating: 0, count: classCount * classCount)
     }
 
+    /// A matrix with the given row-major counts (`counts[target * classCount + predicted]`), e.g. the
+    /// sum of several processes' matrices.
+    public init(classCount: Int, counts: [Int]) {
+        precondition(counts.count == classCount * classCount && counts.allSatisfy { $0 >= 0 },
+                     "ConfusionMatrix: \(counts.count) counts for \(classCount) classes")
+        self.init(classCount: classCount)
+        self.counts = counts
+    }
+
     // MARK: Accumulation
 
     /// Adds pixels whose predicted classes are `predicted` and target classes `target` (same length).

@@ -59,30 +59,39 @@ public struct BatchSampler: Sendable {
 
     /// Batch `index` of `epoch`.
     public func batch(epoch: Int, index: Int) -> TrainingBatch {
-        let t = inputSize, o = outputSize, margin = (t - o) / 2
-        var images = [Float](repeating: 0, count: batchSize * t * t)
-        var targets = [Float](repeating: 0, count: batchSize * o * o)
-        var weights = loss.needsWeightMap ? [Float](repeating: 0, count: batchSize * o * o) : []
-        for item in 0..<batchSize {
+        batch(epoch: epoch, index: index, items: 0..<batchSize)
+    }
+
+    /// The tiles `items` (a part of `0..<batchSize`) of batch `index` of `epoch`: each tile is the
+    /// same as in the whole batch, so K processes that take a part each see, together, exactly the
+    /// tiles one process would.
+    public func batch(epoch: Int, index: Int, items: Range<Int>) -> TrainingBatch {
+        precondition(items.lowerBound >= 0 && items.upperBound <= batchSize && !items.isEmpty,
+                     "BatchSampler: items \(items) are not a part of 0..<\(batchSize)")
+        let t = inputSize, o = outputSize, margin = (t - o) / 2, count = items.count
+        var images = [Float](repeating: 0, count: count * t * t)
+        var targets = [Float](repeating: 0, count: count * o * o)
+        var weights = loss.needsWeightMap ? [Float](repeating: 0, count: count * o * o) : []
+        for (slot, item) in items.enumerated() {
             var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index * batchSize + item) &* 0xC2B2_AE3D_27D4_EB4F))
             let slice = slices[rng.nextInt(in: 0..<slices.count)]
             let (image, label) = augmenter.augment(image: slice.imagePlane, label: slice.labelPlane, using: &rng)
-            images.replaceSubrange((item * t * t)..<((item + 1) * t * t), with: image.pixels)
+            images.replaceSubrange((slot * t * t)..<((slot + 1) * t * t), with: image.pixels)
             // Targets (and weights) cover the output window, centred for valid padding.
             let cropped = margin == 0 ? label : Augmenter.crop(image: image, label: label, x: margin, y: margin,
                                                                width: o, height: o).label
-            for i in 0..<(o * o) { targets[item * o * o + i] = Float(cropped.classes[i]) }
+            for i in 0..<(o * o) { targets[slot * o * o + i] = Float(cropped.classes[i]) }
             if loss == .weighted {
                 let map = WeightMaps.classWeightMap(labels: cropped, classWeights: classWeights)
-                weights.replaceSubrange((item * o * o)..<((item + 1) * o * o), with: map)
+                weights.replaceSubrange((slot * o * o)..<((slot + 1) * o * o), with: map)
             } else if loss == .borderWeighted {
                 let map = WeightMaps.borderWeightMap(labels: cropped, classWeights: classWeights)
-                weights.replaceSubrange((item * o * o)..<((item + 1) * o * o), with: map)
+                weights.replaceSubrange((slot * o * o)..<((slot + 1) * o * o), with: map)
             }
         }
-        return TrainingBatch(images: Tensor(shape: [batchSize, 1, t, t], scalars: images),
-                             targets: Tensor(shape: [batchSize, o, o], scalars: targets),
-                             weights: loss.needsWeightMap ? Tensor(shape: [batchSize, o, o], scalars: weights) : nil)
+        return TrainingBatch(images: Tensor(shape: [count, 1, t, t], scalars: images),
+                             targets: Tensor(shape: [count, o, o], scalars: targets),
+                             weights: loss.needsWeightMap ? Tensor(shape: [count, o, o], scalars: weights) : nil)
     }
 }
 

@@ -72,6 +72,11 @@ public final class Trainer {
 
     let optimizer: Optimizer
     let inputSize: Int, outputSize: Int
+    /// The processes training together; rank 0 alone reports events and writes the run folder.
+    public let collective: Collective
+    let gradients: GradientSynchronizer
+    /// This rank's part of each batch's items.
+    let items: Range<Int>
 
     /// The run's settings in the run folder (model, training, data, slices, thread count).
     static let runConfigurationFileName = "config.json"
@@ -82,9 +87,19 @@ public final class Trainer {
     public var bestCheckpoint: URL { runFolder.appendingPathComponent("best.safetensors") }
 
     /// A trainer for `model`. Throws when the configuration is invalid or the data unusable.
+    ///
+    /// With a `collective` of K processes (data parallelism), each rank holds a replica and takes
+    /// its share of every batch's tiles (`batchSize` stays the global batch); gradients are summed
+    /// over the ranks after each backward pass and every rank takes the same optimizer step. Rank 0
+    /// alone calls `onEvent` and writes the run folder. Every rank must be given the same slices
+    /// and configuration.
     public init(model: UNetModel, trainSlices: [EMSlice], validationSlices: [EMSlice],
-                configuration: TrainingConfiguration, runFolder: URL, dataDescription: String = "") throws {
+                configuration: TrainingConfiguration, runFolder: URL, dataDescription: String = "",
+                collective: Collective = SingleProcess()) throws {
         try configuration.validate()
+        guard configuration.batchSize >= collective.size else {
+            throw TrainingError.unusableData("a batch of \(configuration.batchSize) tile(s) cannot be split over \(collective.size) processes: use a batch size of at least \(collective.size)")
+        }
         guard !trainSlices.isEmpty else { throw TrainingError.unusableData("no training slices") }
         guard trainSlices.allSatisfy({ $0.label != nil }), validationSlices.allSatisfy({ $0.label != nil }) else {
             throw TrainingError.unusableData("every training and validation slice needs labels")
@@ -106,7 +121,13 @@ public final class Trainer {
         case .sgd: optimizer = SGD(parameters: named, learningRate: configuration.learningRate,
                                    momentum: configuration.momentum, weightDecay: configuration.weightDecay)
         }
-        try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
+        self.collective = collective
+        gradients = GradientSynchronizer(parameters: named.map(\.1), collective: collective)
+        let (k, r, b) = (collective.size, collective.rank, configuration.batchSize)
+        items = (r * b / k)..<((r + 1) * b / k)
+        if collective.isLeader {
+            try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
+        }
     }
 
     /// Continues the run saved in `checkpoint` (a `last.safetensors` or `best.safetensors` of this
@@ -117,7 +138,8 @@ public final class Trainer {
     ///   one without a valid model and training configuration; `CheckpointError` when the weights or
     ///   the optimizer state do not fit the configuration.
     public static func resuming(from checkpoint: URL, trainSlices: [EMSlice], validationSlices: [EMSlice],
-                                runFolder: URL, epochs: Int? = nil, dataDescription: String = "") throws -> Trainer {
+                                runFolder: URL, epochs: Int? = nil, dataDescription: String = "",
+                                collective: Collective = SingleProcess()) throws -> Trainer {
         let summary = try CheckpointSummary.load(from: checkpoint)
         var training = try summary.resumableTrainingConfiguration()
         if let epochs { training.epochs = epochs }
@@ -125,7 +147,8 @@ public final class Trainer {
         var rng = SeededGenerator(seed: training.seed)
         let model = UNetModel(configuration: summary.model, generator: &rng)
         let trainer = try Trainer(model: model, trainSlices: trainSlices, validationSlices: validationSlices,
-                                  configuration: training, runFolder: runFolder, dataDescription: dataDescription)
+                                  configuration: training, runFolder: runFolder, dataDescription: dataDescription,
+                                  collective: collective)
         try TrainingCheckpoint.load(from: checkpoint.path, into: model, optimizer: trainer.optimizer, strict: true)
         trainer.history = summary.history
         return trainer
@@ -141,18 +164,20 @@ public final class Trainer {
                                    loss: configuration.loss, seed: configuration.seed)
         let batches = sampler.batchesPerEpoch
         let started = Date()
+        if collective.size > 1 { try synchronizeReplicas() }
         if !history.isEmpty {
-            onEvent?(.message("resumed after epoch \(history.last!.epoch) (best mean Jaccard \(String(format: "%.4f", bestRecord?.meanValidationJaccard ?? 0)))"))
+            report(.message("resumed after epoch \(history.last!.epoch) (best mean Jaccard \(String(format: "%.4f", bestRecord?.meanValidationJaccard ?? 0)))"))
         }
         model.train()
         while history.count < configuration.epochs {
             let epoch = history.count + 1
             let epochStart = Date()
             var lossSum = 0.0
-            let prefetcher = Prefetcher(count: batches, depth: 2) { sampler.batch(epoch: epoch, index: $0) }
+            let items = self.items
+            let prefetcher = Prefetcher(count: batches, depth: 2) { sampler.batch(epoch: epoch, index: $0, items: items) }
             defer { prefetcher.cancel() }
             for b in 1...batches {
-                if shouldStop() {
+                if collective.any(shouldStop()) {
                     prefetcher.cancel()
                     try saveCheckpoint(to: lastCheckpoint)
                     return .interrupted(checkpoint: lastCheckpoint)
@@ -163,10 +188,10 @@ public final class Trainer {
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, batch: b, value: loss) }
                 lossSum += loss
                 let seconds = Date().timeIntervalSince(stepStart)
-                onEvent?(.batch(epoch: epoch, batch: b, batches: batches, loss: loss,
+                report(.batch(epoch: epoch, batch: b, batches: batches, loss: loss,
                                 imagesPerSecond: Double(configuration.batchSize) / max(seconds, 1e-9)))
             }
-            onEvent?(.validating(epoch: epoch))
+            report(.validating(epoch: epoch))
             let validation = validate(epoch: epoch)
             model.train()
             let record = EpochRecord(epoch: epoch, trainCost: lossSum / Double(batches), validationCost: validation.cost,
@@ -175,19 +200,21 @@ public final class Trainer {
                                      learningRate: Double(optimizer.learningRate))
             let improved = record.meanValidationJaccard > (bestRecord?.meanValidationJaccard ?? -1)
             history.append(record)
-            onEvent?(.epoch(record))
+            report(.epoch(record))
             try writeLogs()
             if improved {
                 try saveCheckpoint(to: bestCheckpoint)
-                onEvent?(.checkpoint(bestCheckpoint))
+                report(.checkpoint(bestCheckpoint))
             }
             try saveCheckpoint(to: lastCheckpoint)
             if configuration.patience > 0, let best = bestRecord, epoch - best.epoch >= configuration.patience {
-                onEvent?(.message("early stopping: no better mean validation Jaccard for \(configuration.patience) epochs (best \(String(format: "%.4f", best.meanValidationJaccard)) at epoch \(best.epoch))"))
+                report(.message("early stopping: no better mean validation Jaccard for \(configuration.patience) epochs (best \(String(format: "%.4f", best.meanValidationJaccard)) at epoch \(best.epoch))"))
                 return .earlyStopped(bestEpoch: best.epoch)
             }
-            if configuration.timeBudgetSeconds > 0 && Date().timeIntervalSince(started) >= configuration.timeBudgetSeconds {
-                onEvent?(.message("time budget of \(Int(configuration.timeBudgetSeconds)) s reached after epoch \(epoch)"))
+            // Rank 0's clock decides, so that every rank stops after the same epoch.
+            let outOfTime = configuration.timeBudgetSeconds > 0 && Date().timeIntervalSince(started) >= configuration.timeBudgetSeconds
+            if collective.any(collective.isLeader && outOfTime) {
+                report(.message("time budget of \(Int(configuration.timeBudgetSeconds)) s reached after epoch \(epoch)"))
                 return .timeBudgetReached
             }
         }
@@ -197,22 +224,68 @@ public final class Trainer {
     /// The epoch with the best mean validation Jaccard so far.
     public var bestRecord: EpochRecord? { history.max { $0.meanValidationJaccard < $1.meanValidationJaccard } }
 
-    /// One optimizer step on `batch`; returns the data loss.
+    /// One optimizer step on `batch` (this rank's tiles of the global batch); returns the data loss
+    /// of the global batch.
     func trainStep(_ batch: TrainingBatch) -> Double {
         optimizer.zeroGradients()
         let logits = model(batch.images)
         let data = segmentationLoss(configuration.loss, logits: logits, targets: batch.targets, weights: batch.weights)
         let usesPenalty = configuration.weightDecay > 0 && configuration.optimizer == .adam
-        let total = usesPenalty ? data + l2Penalty(of: model, lambda: configuration.weightDecay) : data
+        guard collective.size > 1 else {
+            let total = usesPenalty ? data + l2Penalty(of: model, lambda: configuration.weightDecay) : data
+            total.backward()
+            optimizer.step()
+            return Double(data.scalar)
+        }
+        // The global loss is the mean over all tiles: each rank's mean weighted by its share of the
+        // batch. The weight penalty is the same on every rank, so each adds 1/K of it; the summed
+        // gradients are then those of one process on the whole batch.
+        let share = Float(items.count) / Float(configuration.batchSize)
+        let local = data * share
+        let total = usesPenalty ? local + l2Penalty(of: model, lambda: configuration.weightDecay) / Float(collective.size) : local
         total.backward()
+        gradients.synchronize()
         optimizer.step()
-        return Double(data.scalar)
+        var loss = [Double(local.scalar)]
+        collective.allReduceSum(&loss)
+        return loss[0]
+    }
+
+    /// Calls `onEvent` on rank 0.
+    func report(_ event: TrainingEvent) {
+        if collective.isLeader { onEvent?(event) }
+    }
+
+    /// Copies rank 0's parameters, buffers (batch-norm statistics) and optimizer state to every rank,
+    /// so the replicas start equal whatever each rank initialised or loaded.
+    func synchronizeReplicas() throws {
+        for (_, parameter) in model.namedParameters() {
+            var values = parameter.value.scalars
+            collective.broadcast(&values, from: 0)
+            parameter.assign(Tensor(shape: parameter.shape, scalars: values))
+        }
+        for (_, buffer) in model.namedBuffers() {
+            var values = buffer.value.scalars
+            collective.broadcast(&values, from: 0)
+            buffer.assign(Tensor(shape: buffer.value.shape, scalars: values))
+        }
+        let state = optimizer.exportState()
+        var tensors: [(String, Tensor)] = []
+        for (name, tensor) in state.tensors {
+            var values = tensor.scalars
+            collective.broadcast(&values, from: 0)
+            tensors.append((name, Tensor(shape: tensor.shape, scalars: values)))
+        }
+        let keys = state.scalars.keys.sorted()
+        var scalars = keys.map { state.scalars[$0]! }
+        scalars.withUnsafeMutableBytes { collective.broadcast($0, from: 0) }
+        try optimizer.importState(OptimizerState(tensors: tensors, scalars: Dictionary(uniqueKeysWithValues: zip(keys, scalars))))
     }
 
     func validate(epoch: Int) -> EvaluationResult {
         let segmenter = Segmenter(model: model, tileSize: configuration.validationTileSize)
         let wantsPreview = configuration.previewEvery > 0 && (epoch % configuration.previewEvery == 0 || epoch == 1)
-        return segmenter.evaluate(validationSlices, isbiScores: false) { slice, probabilities in
+        return segmenter.evaluate(validationSlices, isbiScores: false, collective: collective) { slice, probabilities in
             guard wantsPreview, slice.index == self.validationSlices.first?.index else { return }
             let folder = self.runFolder.appendingPathComponent("previews")
             try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -222,6 +295,7 @@ public final class Trainer {
     }
 
     func saveCheckpoint(to url: URL) throws {
+        guard collective.isLeader else { return }
         try TrainingCheckpoint.save(model: model, optimizer: optimizer, metadata: checkpointMetadata(), to: url.path)
     }
 
@@ -244,6 +318,7 @@ public final class Trainer {
     }
 
     func writeConfigJSON() throws {
+        guard collective.isLeader else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         struct RunConfiguration: Encodable {
@@ -256,15 +331,18 @@ public final class Trainer {
             var validationSlices: [Int]
             var parameters: Int
             var threads: Int
+            var processes: Int
         }
         let config = RunConfiguration(model: model.configuration, training: configuration, data: dataDescription,
                                       inputTile: inputSize, outputTile: outputSize,
                                       trainSlices: trainSlices.map(\.index), validationSlices: validationSlices.map(\.index),
-                                      parameters: model.parameterCount, threads: Threads.count)
+                                      parameters: model.parameterCount, threads: Threads.count,
+                                      processes: collective.size)
         try AtomicFileWriter.write(Array(encoder.encode(config)), to: runFolder.appendingPathComponent(Self.runConfigurationFileName).path)
     }
 
     func writeLogs() throws {
+        guard collective.isLeader else { return }
         let classes = model.configuration.classes
         let csv = ([EpochRecord.csvHeader(classes: classes)] + history.map(\.csvRow)).joined(separator: "\n") + "\n"
         try AtomicFileWriter.write(Array(csv.utf8), to: runFolder.appendingPathComponent("metrics.csv").path)
