@@ -47,6 +47,6 @@ let package = Package(
         .testTarget(name: "UNetTests", dependencies: ["UNet", "NN", "Tensor"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking", "UNet", "Tensor"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "CLITests", dependencies: ["unet-cli"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "CLITests", dependencies: ["unet-cli", "NN"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -46,15 +46,23 @@ func runCLI(_ arguments: [String]) -> Int32 {
     } catch {
         if Unet.exitCode(for: error) == .success { Unet.exit(withError: error) }
         let (message, status) = classify(error)
-        if case .nonFiniteLoss? = error as? TrainingError {
-            // Every rank saw the same loss: one message, from rank 0, and a clean end of MPI.
+        if isSameOnEveryRank(error) {
+            // Every rank of an MPI job met the same error: one message, from rank 0.
             if jobRank == 0 { printError("unet: error: \(message)") }
-            finishJob()
+            if case .nonFiniteLoss? = error as? TrainingError { finishJob() }
         } else {
             printError("unet: error: \(jobRank == 0 ? "" : "rank \(jobRank): ")\(message)")
         }
         return status.rawValue
     }
+}
+
+/// Errors that every rank of an MPI job meets alike, because they come from the command line, the
+/// configuration or collective results (the loss is summed over the ranks), not from this process's
+/// own files.
+func isSameOnEveryRank(_ error: Error) -> Bool {
+    if let error = error as? CLIError { return error.status == .usage }
+    return error is TrainingError || error is UNetConfigurationError || error is TrainingConfigurationError
 }
 
 setvbuf(stdout, nil, _IOLBF, 0)

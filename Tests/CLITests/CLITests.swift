@@ -423,10 +423,17 @@ struct StartedProcess {
     }
 }
 
-func start(_ arguments: [String], in directory: URL? = nil) throws -> StartedProcess {
+/// Starts `unet` with `arguments`; with `launcher` (e.g. `mpirun -np 2`), starts the launcher's
+/// first word with its other words, the path of `unet` and `arguments`.
+func start(_ arguments: [String], in directory: URL? = nil, launcher: [String]? = nil) throws -> StartedProcess {
     let process = Process()
-    process.executableURL = try unetExecutable()
-    process.arguments = arguments
+    if let launcher {
+        process.executableURL = URL(fileURLWithPath: launcher[0])
+        process.arguments = Array(launcher.dropFirst()) + [try unetExecutable().path] + arguments
+    } else {
+        process.executableURL = try unetExecutable()
+        process.arguments = arguments
+    }
     process.currentDirectoryURL = directory ?? (try? Fixture.shared().root) ?? FileManager.default.temporaryDirectory
     var environment = ProcessInfo.processInfo.environment
     environment["UNET_THREADS"] = environment["UNET_THREADS"] ?? "2"

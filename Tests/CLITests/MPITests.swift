@@ -1,0 +1,113 @@
+import Foundation
+import NN
+import XCTest
+
+/// `unet` as ranks of an Open MPI job (`mpirun -np 2`): data-parallel training and sharded
+/// prediction give what one process gives, and a failing rank ends the job without a corrupt file.
+final class MPITests: XCTestCase {
+    /// `mpirun` with the flags that let 2 ranks run as root on a 2-core machine.
+    func mpirun(_ ranks: Int) throws -> [String] {
+        let candidates = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"]
+        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("mpirun not found (install openmpi-bin)")
+        }
+        return [path, "--allow-run-as-root", "--oversubscribe", "-np", String(ranks)]
+    }
+
+    func folder(_ name: String) throws -> URL {
+        let url = try Fixture.shared().root.appendingPathComponent("mpi-\(name)")
+        try? FileManager.default.removeItem(at: url)
+        return url
+    }
+
+    /// The largest difference between two checkpoints' tensors of the same names.
+    func largestDifference(_ a: URL, _ b: URL) throws -> Float {
+        let x = try SafeTensors.read(from: a.path), y = try SafeTensors.read(from: b.path)
+        XCTAssertEqual(x.names, y.names)
+        var largest: Float = 0
+        for name in x.names where !name.hasPrefix("optimizer.") {
+            let p = x[name]!.scalars, q = y[name]!.scalars
+            XCTAssertEqual(p.count, q.count, name)
+            for i in p.indices { largest = max(largest, abs(p[i] - q[i])) }
+        }
+        return largest
+    }
+
+    func trainArguments(data: URL, out: URL, extra: [String] = []) -> [String] {
+        ["train", "--data", data.path, "--out", out.path, "--epochs", "2", "--tile", "32", "--base-filters", "4",
+         "--depth", "2", "--batch-size", "4", "--val-slices", "4-5", "--no-augment", "--threads", "1"] + extra
+    }
+
+    /// Two ranks on halves of each batch take the same steps as one process on the whole batch
+    /// (without batch norm, whose statistics are per rank by default).
+    func testTwoRanksTrainLikeOneProcess() throws {
+        let f = try Fixture.shared()
+        let one = try folder("one"), two = try folder("two")
+        let single = try start(trainArguments(data: f.data, out: one, extra: ["--no-batch-norm"])).finish()
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let job = try start(trainArguments(data: f.data, out: two, extra: ["--no-batch-norm"]), launcher: try mpirun(2)).finish()
+        XCTAssertEqual(job.status, 0, job.stderr)
+        XCTAssertEqual(job.stdout.components(separatedBy: "EPOCH 2:").count - 1, 1, "rank 0 alone prints: \(job.stdout)")
+        XCTAssertTrue(job.stdout.contains("2 processes x 1 thread"), job.stdout)
+        let difference = try largestDifference(one.appendingPathComponent("last.safetensors"),
+                                               two.appendingPathComponent("last.safetensors"))
+        XCTAssertLessThan(difference, 1e-4, "weights after 2 epochs differ by \(difference)")
+        // The run folder holds what one process writes, once.
+        for name in ["config.json", "metrics.csv", "best.safetensors", "last.safetensors", "training-curve.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: two.appendingPathComponent(name).path), name)
+        }
+    }
+
+    /// A batch smaller than the number of ranks is refused with one message from rank 0.
+    func testBatchSmallerThanRanksIsRefused() throws {
+        let f = try Fixture.shared()
+        let r = try start(trainArguments(data: f.data, out: try folder("small"), extra: ["--batch-size", "1"]),
+                          launcher: try mpirun(2)).finish()
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("cannot be split over 2 processes"), r.stderr)
+    }
+
+    /// A rank killed mid-run ends the job with a non-zero status, and every checkpoint left loads.
+    func testKilledRankEndsTheJobWithoutACorruptCheckpoint() throws {
+        let f = try Fixture.shared()
+        let out = try folder("killed")
+        let job = try start(["train", "--data", f.data.path, "--out", out.path, "--epochs", "200", "--tile", "32",
+                             "--base-filters", "4", "--depth", "2", "--batch-size", "2", "--val-slices", "4-5",
+                             "--threads", "1"], launcher: try mpirun(2))
+        // Wait for the first checkpoint, then kill one rank.
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: out.appendingPathComponent("last.safetensors").path) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        let ranks = try childProcesses(of: job.process.processIdentifier).filter { name(of: $0) == "unet" }
+        XCTAssertEqual(ranks.count, 2, "expected 2 unet ranks under mpirun")
+        if let victim = ranks.last { kill(victim, SIGKILL) }
+        let r = try job.finish()
+        XCTAssertNotEqual(r.status, 0, "the job went on after a rank died")
+        for name in ["last.safetensors", "best.safetensors"] {
+            let path = out.appendingPathComponent(name).path
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            let info = try unet(["info", path])
+            XCTAssertEqual(info.status, 0, "\(name) does not load: \(info.stderr)")
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.contains(".tmp") }
+        XCTAssertEqual(leftovers, [], "temporary files left behind")
+    }
+
+    func childProcesses(of parent: Int32) throws -> [Int32] {
+        var result: [Int32] = []
+        for entry in try FileManager.default.contentsOfDirectory(atPath: "/proc") {
+            guard let pid = Int32(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == parent { result.append(pid) }
+        }
+        return result.sorted()
+    }
+
+    func name(of pid: Int32) -> String {
+        ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
