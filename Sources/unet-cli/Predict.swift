@@ -27,8 +27,8 @@ struct Predict: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the probabilities (32-bit float TIFF, one page per input page).", valueName: "probs.tif"))
     var output: String
 
-    @Option(help: ArgumentHelp("Input tile side of the overlap-tile inference; larger is faster but needs more memory (default: 512).", valueName: "px"))
-    var tile: Int = 512
+    @Option(help: ArgumentHelp("Input tile side of the overlap-tile inference (default: the whole page plus its context margin when the network's activations for it fit in 3 GiB, else 512). Every tile size gives the same probabilities; larger is faster but needs more memory.", valueName: "px"))
+    var tile: Int?
 
     @Flag(help: "Test-time augmentation: average over the 8 flips and rotations (8x slower).")
     var tta = false
@@ -39,42 +39,45 @@ struct Predict: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
-        if tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
+        if let tile, tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
     }
 
     func run() throws {
         threadOptions.apply()
+        let collective = try jobCollective()
         let checkpoint = try loadCheckpoint(model, flag: "--model")
         try requireFile(input, flag: "--input")
         let outputURL = fileURL(output)
-        try createFolder(outputURL.deletingLastPathComponent(), flag: "--output")
         let previewFolder = preview.map(fileURL)
-        if let previewFolder { try createFolder(previewFolder, flag: "--preview") }
+        if collective.isLeader {
+            try createFolder(outputURL.deletingLastPathComponent(), flag: "--output")
+            if let previewFolder { try createFolder(previewFolder, flag: "--preview") }
+        }
+        collective.barrier()
 
         let network = try checkpoint.makeModel()
-        let stack = try ImageStack.read(from: fileURL(input))
-        let images = stack.normalized()
-        print("Predicting \(stack.pages) page(s) of \(stack.width)x\(stack.height) from \(input) with \(checkpoint.model.summary)\(tta ? ", test-time augmentation" : "")")
+        let reader = try TIFFPageReader(path: fileURL(input).path)
+        let tileSize = tile ?? Segmenter.automaticTileSize(width: reader.width, height: reader.height,
+                                                           configuration: checkpoint.model)
+        let processes = collective.size > 1 ? ", \(collective.size) processes" : ""
+        print("Predicting \(reader.pages) page(s) of \(reader.width)x\(reader.height) from \(input) with \(checkpoint.model.summary), tile \(tileSize)\(tta ? ", test-time augmentation" : "")\(processes)")
         let start = Date()
-        let segmenter = Segmenter(model: network, tileSize: tile, testTimeAugmentation: tta)
+        let segmenter = Segmenter(model: network, tileSize: tileSize, testTimeAugmentation: tta)
         let interactive = stdoutIsTerminal
-        let probabilities = segmenter.predict(stack: images) { done, total in
+        let result = try segmenter.predictPages(input: fileURL(input).path, output: outputURL.path, collective: collective,
+                                                onPage: { page, image, probability in
+            guard let previewFolder else { return }
+            let cell = Tensor(shape: [1, image.height, image.width], scalars: probability)
+            try PredictionPreview.write(image: image, probabilities: cell, labels: nil,
+                                        to: previewFolder.appendingPathComponent(String(format: "page-%03d.png", page)))
+        }, progress: { done, total in
             if interactive {
                 print("\r\u{1B}[2Kpage \(done)/\(total)", terminator: "")
                 fflush(stdout)
             }
-        }
+        })
         if interactive { print("\r\u{1B}[2K", terminator: "") }
-        try probabilities.write(to: outputURL, format: .float32)
-        if let previewFolder {
-            for page in 0..<images.pages {
-                let image = ImagePlane(width: images.width, height: images.height, pixels: images.page(page))
-                let cell = Tensor(shape: [1, images.height, images.width], scalars: probabilities.page(page))
-                try PredictionPreview.write(image: image, probabilities: cell, labels: nil,
-                                            to: previewFolder.appendingPathComponent(String(format: "page-%03d.png", page)))
-            }
-        }
-        print(String(format: "Wrote %@ (%d page(s), 32-bit float, 1 = cell) in %.1f s", outputURL.path, probabilities.pages,
+        print(String(format: "Wrote %@ (%d page(s), 32-bit float, 1 = cell) in %.1f s", outputURL.path, result.pages,
                      Date().timeIntervalSince(start))
               + (previewFolder.map { "; previews in \($0.path)" } ?? ""))
     }

@@ -118,21 +118,62 @@ public struct ImageStack: Equatable, Sendable {
     public func normalized() -> ImageStack {
         var out = self
         out.format = .float32
+        let normalization = IntensityNormalization(format: format, range: format == .float32 ? valueRange : nil)
+        out.pixels.withUnsafeMutableBufferPointer { normalization.apply(to: $0) }
+        return out
+    }
+}
+
+/// The map of a stack's raw values to [0, 1] that `ImageStack.normalized()` applies, kept apart so
+/// that a stack read page by page (`TIFFPageReader`) is normalized exactly alike.
+public struct IntensityNormalization: Sendable, Equatable {
+    /// Subtracted first.
+    public var offset: Float
+    /// Then multiplied.
+    public var scale: Float
+
+    /// Integer formats: divide by 255 or 65535. Float: none when `range` lies within [0, 1] (or is
+    /// nil), else `(v - min) / (max - min)` (0 for a constant stack).
+    public init(format: ImageStack.SampleFormat, range: ClosedRange<Float>?) {
         switch format {
         case .uint8, .uint16:
-            let scale = 1 / format.maxValue
-            out.pixels.withUnsafeMutableBufferPointer { p in
-                for i in p.indices { p[i] *= scale }
-            }
+            offset = 0
+            scale = 1 / format.maxValue
         case .float32:
-            guard let range = valueRange, range.lowerBound < 0 || range.upperBound > 1 else { return out }
-            let span = range.upperBound - range.lowerBound
-            let scale: Float = span > 0 ? 1 / span : 0
-            let lo = range.lowerBound
-            out.pixels.withUnsafeMutableBufferPointer { p in
-                for i in p.indices { p[i] = (p[i] - lo) * scale }
+            guard let range, range.lowerBound < 0 || range.upperBound > 1 else {
+                offset = 0
+                scale = 1
+                return
             }
+            let span = range.upperBound - range.lowerBound
+            offset = range.lowerBound
+            scale = span > 0 ? 1 / span : 0
         }
-        return out
+    }
+
+    /// The normalization of the whole stack `reader` reads; a float stack is read once for its range.
+    public init(of reader: TIFFPageReader) throws {
+        var range: ClosedRange<Float>? = nil
+        if reader.format == .float32 {
+            var lo = Float.infinity, hi = -Float.infinity
+            for page in 0..<reader.pages {
+                for v in try reader.readPage(page) where !v.isNaN {
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+                }
+            }
+            range = lo <= hi ? lo...hi : nil
+        }
+        self.init(format: reader.format, range: range)
+    }
+
+    /// Maps `values` in place.
+    public func apply(to values: UnsafeMutableBufferPointer<Float>) {
+        if offset == 0 && scale == 1 { return }
+        if offset == 0 {
+            for i in values.indices { values[i] *= scale }
+        } else {
+            for i in values.indices { values[i] = (values[i] - offset) * scale }
+        }
     }
 }

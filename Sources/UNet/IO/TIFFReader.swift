@@ -63,80 +63,23 @@ struct TIFFStackReader {
     let limits: TIFFReadLimits
 
     func read() throws -> ImageStack {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            throw TIFFError(.cannotOpen, path: path, message: "cannot open: \(errnoDescription(code))", systemErrorCode: code)
+        let reader = try TIFFPageReader(path: path, limits: limits)
+        // The whole stack's size is checked before anything is allocated.
+        let (pixelsPerPage, o1) = reader.width.multipliedReportingOverflow(by: reader.height)
+        let (total, o2) = pixelsPerPage.multipliedReportingOverflow(by: reader.pages)
+        let (bytes, o3) = total.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+        if o1 || o2 || o3 || bytes > limits.maxTotalBytes {
+            throw fail(.absurdDimensions, page: 0,
+                       "\(reader.pages) page(s) of \(reader.width) x \(reader.height) would need more than the limit of \(limits.maxTotalBytes) bytes")
         }
-        // `fd` stays ours for the layout checks; libtiff gets (and closes) a duplicate.
-        defer { Glibc.close(fd) }
-        let layout = try checkedLayout(fd: fd)
-        let libtiffFD = dup(fd)
-        guard libtiffFD >= 0 else {
-            let code = errno
-            throw TIFFError(.cannotOpen, path: path, message: "cannot open: \(errnoDescription(code))", systemErrorCode: code)
-        }
-        // "m": no memory mapping, so a file shortened under us is a read error, not SIGBUS.
-        let maxAlloc = max(256 << 20, min(limits.maxTotalBytes, Int(Int32.max)))
-        let (opened, sink) = LibTIFFHandle.open(fd: libtiffFD, path: path, mode: "rm", maxSingleAllocation: maxAlloc)
-        guard let handle = opened else {
-            throw directoryFailure(layout, "cannot read the first directory", sink)
-        }
-        defer { handle.close() }
-        let tif = handle.tif
-
-        let directoryCount = Int(TIFFNumberOfDirectories(tif))
-        if sink.errorCount > 0 {
-            throw directoryFailure(layout, "the chain of directories is broken after \(directoryCount) page(s)", sink)
-        }
-        guard directoryCount > 0 else { throw fail(.empty, "contains no pages", sink) }
-
-        var stack: ImageStack? = nil
-        for page in 0..<directoryCount {
-            if page > 0 {
-                guard TIFFReadDirectory(tif) == 1, sink.errorCount == 0 else {
-                    throw directoryFailure(layout, page: page, "cannot read the directory", sink)
-                }
-            }
-            let info = try pageInfo(handle, page: page)
-            if let first = stack {
-                if info.width != first.width || info.height != first.height {
-                    throw fail(.inconsistentPages, page: page,
-                               "page size \(info.width) x \(info.height) differs from page 0's \(first.width) x \(first.height)", sink)
-                }
-                if info.format != first.format {
-                    throw fail(.inconsistentPages, page: page,
-                               "sample format \(info.format.rawValue) differs from page 0's \(first.format.rawValue)", sink)
-                }
-            } else {
-                // The whole stack's size is checked before anything is allocated.
-                let (pixelsPerPage, o1) = info.width.multipliedReportingOverflow(by: info.height)
-                let (total, o2) = pixelsPerPage.multipliedReportingOverflow(by: directoryCount)
-                let (bytes, o3) = total.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
-                if o1 || o2 || o3 || bytes > limits.maxTotalBytes {
-                    throw fail(.absurdDimensions, page: page,
-                               "\(directoryCount) page(s) of \(info.width) x \(info.height) would need more than the limit of \(limits.maxTotalBytes) bytes", sink)
-                }
-                stack = ImageStack(width: info.width, height: info.height, pages: directoryCount,
-                                   pixels: [Float](repeating: 0, count: total), format: info.format)
-            }
-            let offset = page * info.width * info.height
-            try stack!.pixels.withUnsafeMutableBufferPointer { buffer in
-                let destination = buffer.baseAddress! + offset
-                if info.tiled {
-                    try readTiles(handle, layout, info: info, page: page, into: destination)
-                } else {
-                    try readStrips(handle, layout, info: info, page: page, into: destination)
-                }
-            }
-            if sink.errorCount > 0 {
-                // Every read returned its bytes, yet libtiff reported an error on the way.
-                throw pixelDataFailure(handle, layout, info: info, page: page,
-                                       striles: 0..<Int(info.tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif)),
-                                       "errors while decoding the pixel data")
+        var stack = ImageStack(width: reader.width, height: reader.height, pages: reader.pages,
+                               pixels: [Float](repeating: 0, count: total), format: reader.format)
+        try stack.pixels.withUnsafeMutableBufferPointer { buffer in
+            for page in 0..<reader.pages {
+                try reader.readPage(page, into: buffer.baseAddress! + page * pixelsPerPage)
             }
         }
-        return stack!
+        return stack
     }
 
     func fail(_ kind: TIFFError.Kind, page: Int? = nil, _ message: String,

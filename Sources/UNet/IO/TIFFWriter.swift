@@ -27,72 +27,126 @@ extension ImageStack {
     ///   - compression: `.none` by default (the ISBI layout).
     /// - Throws: `TIFFError` of kind `.writeFailed`, with libtiff's messages.
     public func write(to url: URL, format: SampleFormat? = nil, compression: TIFFCompression = .none) throws {
-        try TIFFStackWriter(stack: self, path: url.path, format: format ?? self.format, compression: compression).write()
+        try write(path: url.path, format: format, compression: compression)
     }
 
     /// Writes the stack to `path`. See `write(to:format:compression:)`.
     public func write(path: String, format: SampleFormat? = nil, compression: TIFFCompression = .none) throws {
-        try TIFFStackWriter(stack: self, path: path, format: format ?? self.format, compression: compression).write()
+        let writer = try TIFFPageWriter(path: path, width: width, height: height, pages: pages,
+                                        format: format ?? self.format, compression: compression)
+        try pixels.withUnsafeBufferPointer { all in
+            for page in 0..<pages {
+                try writer.write(UnsafeBufferPointer(rebasing: all[pageRange(page)]))
+            }
+        }
+        try writer.finish()
     }
 }
 
-/// Writes a stack through libtiff into a temporary file that is renamed into place once complete.
-struct TIFFStackWriter {
-    let stack: ImageStack
-    let path: String
-    let format: ImageStack.SampleFormat
-    let compression: TIFFCompression
+/// Writes a multi-page grayscale TIFF one page at a time, so a stack of any length is written with
+/// the memory of one page. The pages go to a temporary file in the destination's folder, renamed
+/// over `path` by `finish()` once all are written: readers never see a half-written file, and a
+/// writer dropped before `finish()` removes its temporary file. Files whose pixel data would pass
+/// classic TIFF's 4 GiB offsets are written as BigTIFF.
+///
+/// ```swift
+/// let writer = try TIFFPageWriter(path: "probabilities.tif", width: 512, height: 512, pages: 30, format: .float32)
+/// for page in 0..<30 { try writer.write(probabilities(of: page)) }   // 512 * 512 floats each
+/// try writer.finish()
+/// ```
+public final class TIFFPageWriter {
+    /// The destination.
+    public let path: String
+    /// Page width in pixels.
+    public let width: Int
+    /// Page height in pixels.
+    public let height: Int
+    /// Pages the file will hold; `finish()` requires exactly this many.
+    public let pages: Int
+    /// The sample format of the file. Integer formats take the values rounded and clamped to their
+    /// range (NaN becomes 0).
+    public let format: ImageStack.SampleFormat
+    /// The compression of every page.
+    public let compression: TIFFCompression
+    /// True when the file is a BigTIFF (64-bit offsets).
+    public let isBigTIFF: Bool
+    /// Pages written so far.
+    public private(set) var pagesWritten = 0
+
+    private let temporary: String
+    private var handle: LibTIFFHandle?
+    private var finished = false
+
+    /// Pixel data past this size is written as BigTIFF (classic TIFF's offsets end at 4 GiB; the
+    /// margin leaves room for the directories).
+    static let bigTIFFThreshold = 3_900_000_000
+
+    /// Creates the temporary file. Throws `TIFFError` of kind `.writeFailed` naming the folder.
+    public init(path: String, width: Int, height: Int, pages: Int, format: ImageStack.SampleFormat,
+                compression: TIFFCompression = .none) throws {
+        self.path = path
+        self.width = width
+        self.height = height
+        self.pages = pages
+        self.format = format
+        self.compression = compression
+        guard pages > 0, width > 0, height > 0 else {
+            throw TIFFError(.writeFailed, path: path, message: "cannot write an empty stack (\(pages) pages of \(width) x \(height))")
+        }
+        guard width <= Int(UInt32.max), height <= Int(UInt32.max) else {
+            throw TIFFError(.writeFailed, path: path, message: "dimensions \(width) x \(height) are too large for TIFF")
+        }
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let code = errno
+            throw TIFFError(.writeFailed, path: path, message: "cannot create a temporary file in \(directory): \(errnoDescription(code))",
+                            systemErrorCode: code)
+        }
+        let (payload, overflow) = (width * height).multipliedReportingOverflow(by: pages * format.bytesPerSample)
+        isBigTIFF = overflow || payload > Self.bigTIFFThreshold
+        let (opened, sink) = LibTIFFHandle.open(fd: fd, path: temporary, mode: isBigTIFF ? "w8" : "w", maxSingleAllocation: 1 << 30)
+        guard let opened else {
+            unlink(temporary)
+            throw TIFFError(.writeFailed, path: path, message: "libtiff could not start the file", libtiffMessages: sink.messages)
+        }
+        handle = opened
+    }
+
+    deinit {
+        if !finished {
+            handle?.close()
+            unlink(temporary)
+        }
+    }
 
     func fail(page: Int? = nil, _ message: String, _ sink: TIFFMessageSink? = nil, systemErrorCode: Int32? = nil) -> TIFFError {
         TIFFError(.writeFailed, path: path, page: page, message: message, libtiffMessages: sink?.messages ?? [],
                   systemErrorCode: systemErrorCode)
     }
 
-    func write() throws {
-        guard stack.pages > 0, stack.width > 0, stack.height > 0 else {
-            throw fail("cannot write an empty stack (\(stack.pages) pages of \(stack.width) x \(stack.height))")
-        }
-        guard stack.width <= Int(UInt32.max), stack.height <= Int(UInt32.max) else {
-            throw fail("dimensions \(stack.width) x \(stack.height) are too large for TIFF")
-        }
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
-        let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            let code = errno
-            throw fail("cannot create a temporary file in \(directory): \(errnoDescription(code))", systemErrorCode: code)
-        }
-        var success = false
-        defer { if !success { unlink(temporary) } }
-
-        let payload = stack.width * stack.height * stack.pages * format.bytesPerSample
-        let mode = payload > 3_900_000_000 ? "w8" : "w"   // BigTIFF beyond classic TIFF's 4 GiB offsets
-        let (opened, sink) = LibTIFFHandle.open(fd: fd, path: temporary, mode: mode, maxSingleAllocation: 1 << 30)
-        guard let handle = opened else { throw fail("libtiff could not start the file", sink) }
-        do {
-            for page in 0..<stack.pages { try writePage(handle, page: page) }
-        } catch {
-            handle.close()
-            throw error
-        }
-        handle.close()
-        if sink.errorCount > 0 { throw fail("libtiff reported errors while finishing the file", sink) }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            throw fail("cannot rename the temporary file into place: \(errnoDescription(code))", systemErrorCode: code)
-        }
-        success = true
+    /// Appends the next page: `width * height` values, row after row.
+    public func write(_ pixels: [Float]) throws {
+        try pixels.withUnsafeBufferPointer { try write($0) }
     }
 
-    func writePage(_ h: LibTIFFHandle, page: Int) throws {
+    /// Appends the next page: `width * height` values, row after row.
+    public func write(_ pixels: UnsafeBufferPointer<Float>) throws {
+        guard let h = handle, !finished else { throw fail("write after finish()") }
+        guard pagesWritten < pages else { throw fail(page: pagesWritten, "more than the \(pages) page(s) announced") }
+        guard pixels.count == width * height else {
+            throw fail(page: pagesWritten, "a page of \(pixels.count) values, expected \(width) x \(height) = \(width * height)")
+        }
+        let page = pagesWritten
         let tif = h.tif
-        let rowBytes = stack.width * format.bytesPerSample
-        let rowsPerStrip = max(1, min(stack.height, (64 << 10) / max(rowBytes, 1)))
+        let rowBytes = width * format.bytesPerSample
+        let rowsPerStrip = max(1, min(height, (64 << 10) / max(rowBytes, 1)))
         var ok = true
         ok = h.set(TIFFTAG_SUBFILETYPE, u32: UInt32(FILETYPE_PAGE)) && ok
-        ok = h.set(TIFFTAG_IMAGEWIDTH, u32: UInt32(stack.width)) && ok
-        ok = h.set(TIFFTAG_IMAGELENGTH, u32: UInt32(stack.height)) && ok
+        ok = h.set(TIFFTAG_IMAGEWIDTH, u32: UInt32(width)) && ok
+        ok = h.set(TIFFTAG_IMAGELENGTH, u32: UInt32(height)) && ok
         ok = h.set(TIFFTAG_BITSPERSAMPLE, u16: UInt16(format.bitsPerSample)) && ok
         ok = h.set(TIFFTAG_SAMPLESPERPIXEL, u16: 1) && ok
         ok = h.set(TIFFTAG_SAMPLEFORMAT, u16: UInt16(format == .float32 ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT)) && ok
@@ -100,7 +154,7 @@ struct TIFFStackWriter {
         ok = h.set(TIFFTAG_PLANARCONFIG, u16: UInt16(PLANARCONFIG_CONTIG)) && ok
         ok = h.set(TIFFTAG_ORIENTATION, u16: UInt16(ORIENTATION_TOPLEFT)) && ok
         ok = h.set(TIFFTAG_ROWSPERSTRIP, u32: UInt32(rowsPerStrip)) && ok
-        ok = h.set(TIFFTAG_PAGENUMBER, u16: UInt16(min(page, 65535)), UInt16(min(stack.pages, 65535))) && ok
+        ok = h.set(TIFFTAG_PAGENUMBER, u16: UInt16(min(page, 65535)), UInt16(min(pages, 65535))) && ok
         ok = h.set(TIFFTAG_SOFTWARE, string: "swift-unet") && ok
         let predictor = format == .float32 ? PREDICTOR_FLOATINGPOINT : PREDICTOR_HORIZONTAL
         switch compression {
@@ -119,23 +173,38 @@ struct TIFFStackWriter {
 
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: rowsPerStrip * rowBytes, alignment: 16)
         defer { buffer.deallocate() }
-        try stack.pixels.withUnsafeBufferPointer { all in
-            let base = all.baseAddress! + page * stack.width * stack.height
-            var strip: UInt32 = 0
-            for row0 in stride(from: 0, to: stack.height, by: rowsPerStrip) {
-                let rows = min(rowsPerStrip, stack.height - row0)
-                let count = rows * stack.width
-                encode(base + row0 * stack.width, count: count, into: buffer)
-                let bytes = count * format.bytesPerSample
-                if TIFFWriteEncodedStrip(tif, strip, buffer, tmsize_t(bytes)) != bytes {
-                    throw fail(page: page, "strip \(strip) could not be written", h.sink)
-                }
-                strip += 1
+        let base = pixels.baseAddress!
+        var strip: UInt32 = 0
+        for row0 in stride(from: 0, to: height, by: rowsPerStrip) {
+            let rows = min(rowsPerStrip, height - row0)
+            let count = rows * width
+            encode(base + row0 * width, count: count, into: buffer)
+            let bytes = count * format.bytesPerSample
+            if TIFFWriteEncodedStrip(tif, strip, buffer, tmsize_t(bytes)) != bytes {
+                throw fail(page: page, "strip \(strip) could not be written", h.sink)
             }
+            strip += 1
         }
         guard TIFFWriteDirectory(tif) == 1, h.sink.errorCount == 0 else {
             throw fail(page: page, "the directory could not be written", h.sink)
         }
+        pagesWritten += 1
+    }
+
+    /// Completes the file and renames it over `path`. Requires all `pages` to have been written.
+    public func finish() throws {
+        guard let h = handle, !finished else { throw fail("finish() called twice") }
+        guard pagesWritten == pages else {
+            throw fail("only \(pagesWritten) of the \(pages) announced page(s) were written")
+        }
+        h.close()
+        handle = nil
+        if h.sink.errorCount > 0 { throw fail("libtiff reported errors while finishing the file", h.sink) }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            throw fail("cannot rename the temporary file into place: \(errnoDescription(code))", systemErrorCode: code)
+        }
+        finished = true
     }
 
     func encode(_ source: UnsafePointer<Float>, count: Int, into buffer: UnsafeMutableRawPointer) {
