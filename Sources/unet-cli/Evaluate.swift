@@ -49,13 +49,14 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        let collective = try jobCollective()
         let checkpoint = try loadCheckpoint(model, flag: "--model")
         let dataset = try loadDataset(folder: fileURL(data), flag: "--data", validationSlices: valSlices?.range)
         let network = try checkpoint.makeModel()
         let slices = all ? dataset.slices : dataset.validation
         let segmenter = Segmenter(model: network, tileSize: tile, testTimeAugmentation: tta)
         let start = Date()
-        let result = segmenter.evaluate(slices, isbiScores: true)
+        let result = segmenter.evaluate(slices, isbiScores: true, collective: collective)
         if json {
             print(jsonString(result))
             return
