@@ -72,7 +72,8 @@ public enum ModelBenchmark {
     }
 
     /// The measurement. JSON keys: `mode, base_filters, size, batch, depth, threads, runs, median_s, min_s,
-    /// max_s, peak_rss_mib, gflop_per_forward, gflop_per_s, params`, and `system` when set.
+    /// max_s, peak_rss_mib, gflop_per_forward, gflop_per_s, params, processes, images_per_s`, `allreduce_s`
+    /// for training over several processes, and `system` when set.
     public struct Result: Codable, Sendable, Equatable {
         public var mode: Mode
         public var baseFilters: Int
@@ -93,6 +94,12 @@ public enum ModelBenchmark {
         public var gflopPerSecond: Double
         /// Trainable parameters.
         public var params: Int
+        /// Processes the step was spread over (1 without MPI).
+        public var processes: Int = 1
+        /// Images per second: `batch` over the median step.
+        public var imagesPerSecond: Double = 0
+        /// Median seconds of the gradient all-reduce within a step (training over several processes).
+        public var allReduceSeconds: Double?
         /// The machine it ran on (set by the caller; `run` leaves it nil).
         public var system: SystemReport?
 
@@ -100,7 +107,8 @@ public enum ModelBenchmark {
             case mode, baseFilters = "base_filters", size, batch, depth, threads, runs
             case medianSeconds = "median_s", minSeconds = "min_s", maxSeconds = "max_s"
             case peakRSSMebibytes = "peak_rss_mib", gflopPerForward = "gflop_per_forward"
-            case gflopPerSecond = "gflop_per_s", params, system
+            case gflopPerSecond = "gflop_per_s", params, system, processes
+            case imagesPerSecond = "images_per_s", allReduceSeconds = "allreduce_s"
         }
 
         /// One line in the reference script's style.
@@ -109,6 +117,8 @@ public enum ModelBenchmark {
                    + "forward %.1f GFLOP -> %.1f GFLOP/s%@; peak RSS %.0f MiB; %d params",
                    mode.rawValue, baseFilters, batch, size, threads, threads == 1 ? "" : "s", medianSeconds, minSeconds,
                    maxSeconds, runs, gflopPerForward, gflopPerSecond, mode == .train ? " @3x" : "", peakRSSMebibytes, params)
+                + (processes > 1 ? String(format: "; %d processes: %.2f images/s, all-reduce %.4f s per step", processes,
+                                          imagesPerSecond, allReduceSeconds ?? 0) : "")
         }
 
         /// Pretty-printed JSON with sorted keys.
@@ -118,28 +128,45 @@ public enum ModelBenchmark {
     /// Builds the model and times `mode`. The options must be valid (`Options.validate()`).
     /// `beforeMeasuredSteps` runs after the warm-up, right before the timed steps (e.g. to reset a profiler);
     /// `progress` sees each timed step's seconds.
-    public static func run(_ mode: Mode, options: Options, beforeMeasuredSteps: (() -> Void)? = nil,
+    ///
+    /// With a `collective` of K processes (under `mpirun`), every rank takes its share of the batch
+    /// (`batch` stays the global batch) and a training step ends with the gradients summed over the
+    /// ranks, as `Trainer` does; a step's time is the slowest rank's.
+    public static func run(_ mode: Mode, options: Options, collective: Collective = SingleProcess(),
+                           beforeMeasuredSteps: (() -> Void)? = nil,
                            progress: ((Int, Double) -> Void)? = nil) -> Result {
         let configuration = options.configuration
         var rng = SeededGenerator(seed: options.seed)
         let model = UNetModel(configuration: configuration, generator: &rng)
-        let input = Tensor.randomUniform([options.batch, configuration.inputChannels, options.size, options.size],
-                                         lowerBound: 0, upperBound: 1, generator: &rng)
+        let (k, r, b) = (collective.size, collective.rank, options.batch)
+        let share = (r * b / k)..<((r + 1) * b / k)
+        let fullInput = Tensor.randomUniform([options.batch, configuration.inputChannels, options.size, options.size],
+                                             lowerBound: 0, upperBound: 1, generator: &rng)
         let outputSide = configuration.outputSize(forInputSize: options.size)!
         var classes = [Float](repeating: 0, count: options.batch * outputSide * outputSide)
         for i in classes.indices { classes[i] = Float(rng.next() % UInt64(configuration.classes)) }
-        let targets = Tensor(shape: [options.batch, outputSide, outputSide], scalars: classes)
+        let fullTargets = Tensor(shape: [options.batch, outputSide, outputSide], scalars: classes)
+        let input = k == 1 ? fullInput : fullInput.slice(alongAxis: 0, share)
+        let targets = k == 1 ? fullTargets : fullTargets.slice(alongAxis: 0, share)
 
+        var allReduceTimes: [Double] = []
         let step: () -> Void
         switch mode {
         case .train:
             model.train()
             let optimizer = Adam(parameters: model.namedParameters(), learningRate: 1e-4)
+            let gradients = GradientSynchronizer(parameters: model.namedParameters().map(\.1), collective: collective)
+            let weight = Float(share.count) / Float(b)
             step = {
                 optimizer.zeroGradients()
                 let logits = model(input)
                 let loss = segmentationLoss(.crossEntropy, logits: logits, targets: targets, weights: nil)
-                loss.backward()
+                if k == 1 {
+                    loss.backward()
+                } else {
+                    (loss * weight).backward()
+                    allReduceTimes.append(wallSeconds { gradients.synchronize() })
+                }
                 optimizer.step()
             }
         case .infer:
@@ -150,8 +177,11 @@ public enum ModelBenchmark {
         for _ in 0..<options.warmup { step() }
         beforeMeasuredSteps?()
         var times: [Double] = []
+        allReduceTimes.removeAll()
         for run in 0..<options.runs {
-            let seconds = wallSeconds(step)
+            collective.barrier()
+            var seconds = wallSeconds(step)
+            if k > 1 { seconds = Double(collective.allReduceMax(Int64(seconds * 1e9))) / 1e9 }
             times.append(seconds)
             progress?(run + 1, seconds)
         }
@@ -162,7 +192,9 @@ public enum ModelBenchmark {
                       depth: options.depth, threads: Threads.count, runs: options.runs, medianSeconds: median,
                       minSeconds: sorted.first!, maxSeconds: sorted.last!, peakRSSMebibytes: peakResidentMebibytes(),
                       gflopPerForward: gflop, gflopPerSecond: (mode == .train ? 3 : 1) * gflop / median,
-                      params: model.parameterCount)
+                      params: model.parameterCount, processes: k,
+                      imagesPerSecond: Double(b) / median,
+                      allReduceSeconds: allReduceTimes.isEmpty ? nil : Benchmarking.median(allReduceTimes))
     }
 
     /// GFLOP (multiply and add counted separately) of the convolutions and transposed convolutions of

@@ -60,6 +60,10 @@ struct ModelBenchOptions: ParsableArguments {
 
     func run(_ mode: ModelBenchmark.Mode) throws {
         threadOptions.apply()
+        let collective = try jobCollective()
+        guard batch >= collective.size else {
+            throw CLIError.usage("--batch \(batch): at least one image per process, and there are \(collective.size)")
+        }
         let system = currentSystemReport()
         warnIfBLASKernelIsNarrow(system)
         let options = self.options
@@ -69,7 +73,7 @@ struct ModelBenchOptions: ParsableArguments {
             print("bench \(mode.rawValue): base \(baseFilters), depth \(depth), \(batch) x \(size)^2, \(Threads.count) thread(s), \(warmup) warm-up + \(runs) timed step(s)")
         }
         var wallSeconds = 0.0
-        var result = ModelBenchmark.run(mode, options: options, beforeMeasuredSteps: {
+        var result = ModelBenchmark.run(mode, options: options, collective: collective, beforeMeasuredSteps: {
             if profile { startProfiling() }
         }) { run, seconds in
             wallSeconds += seconds

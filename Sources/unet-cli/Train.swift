@@ -288,7 +288,7 @@ struct Train: ParsableCommand {
         let processes = trainer.collective.size > 1 ? "\(trainer.collective.size) processes x " : ""
         print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(c.augment ? "on" : "off"), \(processes)\(Threads.count) thread(s)")
         print("Run folder: \(trainer.runFolder.path)")
-        if trainer.collective.isLeader { warnIfBLASKernelIsNarrow() }
+        warnIfBLASKernelIsNarrow()
 
         let progress = TrainingProgress(totalEpochs: c.epochs)
         trainer.shouldStop = { interrupt.isRaised }

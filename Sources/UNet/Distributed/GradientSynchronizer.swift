@@ -7,17 +7,21 @@ import Tensor
 /// Gradients are copied into flat buckets of at most `bucketFloats` values, each bucket summed with
 /// one all-reduce, and copied back: a few large messages instead of one per parameter tensor, and
 /// memory for one bucket rather than a second copy of every gradient.
-final class GradientSynchronizer {
-    let collective: Collective
-    let parameters: [Parameter]
-    let bucketFloats: Int
+public final class GradientSynchronizer {
+    /// The processes the gradients are summed over.
+    public let collective: Collective
+    /// The trainable parameters whose gradients are summed.
+    public let parameters: [Parameter]
+    /// Floats per all-reduce.
+    public let bucketFloats: Int
     private var bucket: [Float]
 
     /// 4 M floats (16 MB): DDP's default bucket is 25 MB; past a few MB the all-reduce runs at the
     /// transport's bandwidth, and smaller buckets keep the extra memory small.
-    static let defaultBucketFloats = 4 << 20
+    public static let defaultBucketFloats = 4 << 20
 
-    init(parameters: [Parameter], collective: Collective, bucketFloats: Int = defaultBucketFloats) {
+    /// Sums the gradients of the trainable ones among `parameters` over `collective`.
+    public init(parameters: [Parameter], collective: Collective, bucketFloats: Int = defaultBucketFloats) {
         self.collective = collective
         self.parameters = parameters.filter(\.isTrainable)
         let total = self.parameters.reduce(0) { $0 + $1.shape.reduce(1, *) }
@@ -27,7 +31,7 @@ final class GradientSynchronizer {
 
     /// Replaces every parameter's gradient by its sum over all ranks. Parameters without a gradient
     /// (none on any rank: every rank runs the same graph) are skipped.
-    func synchronize() {
+    public func synchronize() {
         guard collective.size > 1 else { return }
         if bucket.isEmpty { bucket = [Float](repeating: 0, count: bucketFloats) }
         var pending: [(Parameter, Range<Int>)] = []  // what the bucket holds: a parameter's slice each
