@@ -58,6 +58,37 @@ final class MPITests: XCTestCase {
         }
     }
 
+    /// Pages dealt over two ranks and written by rank 0 give the file one process writes, byte for
+    /// byte; evaluation over two ranks gives the same scores.
+    func testShardedPredictAndEvaluateEqualOneProcess() throws {
+        let f = try Fixture.shared()
+        let out = try folder("predict")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let input = f.data.appendingPathComponent("train-volume.tif").path   // 6 pages
+        func predict(_ name: String, _ launcher: [String]?) throws -> Data {
+            let path = out.appendingPathComponent(name).path
+            let r = try start(["predict", "--model", f.best, "--input", input, "--output", path, "--threads", "1"],
+                              launcher: launcher).finish()
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        let single = try predict("one.tif", nil), sharded = try predict("two.tif", try mpirun(2))
+        XCTAssertFalse(single.isEmpty)
+        XCTAssertEqual(single, sharded, "sharded prediction differs from one process's")
+
+        func evaluate(_ launcher: [String]?) throws -> [String: Any] {
+            let r = try start(["evaluate", "--model", f.best, "--data", f.data.path, "--all", "--json", "--threads", "1"],
+                              launcher: launcher).finish()
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        }
+        let one = try evaluate(nil), two = try evaluate(try mpirun(2))
+        for key in ["accuracy", "mean_jaccard", "mean_dice", "cost", "v_rand", "v_info"] {
+            let a = try XCTUnwrap(one[key] as? Double, key), b = try XCTUnwrap(two[key] as? Double, key)
+            XCTAssertEqual(a, b, accuracy: 1e-9, key)
+        }
+    }
+
     /// A batch smaller than the number of ranks is refused with one message from rank 0.
     func testBatchSmallerThanRanksIsRefused() throws {
         let f = try Fixture.shared()

@@ -69,7 +69,7 @@ public final class TIFFPageReader {
         let (bytes, o2) = pixelsPerPage.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
         if o1 || o2 || bytes > limits.maxTotalBytes {
             throw checks.fail(.absurdDimensions, page: 0,
-                              "a page of \(info.width) x \(info.height) would need more than the limit of \(limits.maxTotalBytes) bytes", sink)
+                              "\(directoryCount) page(s) of \(info.width) x \(info.height): a single page would need more than the limit of \(limits.maxTotalBytes) bytes", sink)
         }
         self.path = path
         self.checks = checks

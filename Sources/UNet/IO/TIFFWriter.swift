@@ -82,8 +82,15 @@ public final class TIFFPageWriter {
     static let bigTIFFThreshold = 3_900_000_000
 
     /// Creates the temporary file. Throws `TIFFError` of kind `.writeFailed` naming the folder.
-    public init(path: String, width: Int, height: Int, pages: Int, format: ImageStack.SampleFormat,
-                compression: TIFFCompression = .none) throws {
+    public convenience init(path: String, width: Int, height: Int, pages: Int, format: ImageStack.SampleFormat,
+                            compression: TIFFCompression = .none) throws {
+        try self.init(path: path, width: width, height: height, pages: pages, format: format, compression: compression,
+                      bigTIFF: nil)
+    }
+
+    /// `bigTIFF` nil chooses by size; true or false forces the layout (for tests of large-file paths).
+    package init(path: String, width: Int, height: Int, pages: Int, format: ImageStack.SampleFormat,
+                 compression: TIFFCompression, bigTIFF: Bool?) throws {
         self.path = path
         self.width = width
         self.height = height
@@ -106,7 +113,7 @@ public final class TIFFPageWriter {
                             systemErrorCode: code)
         }
         let (payload, overflow) = (width * height).multipliedReportingOverflow(by: pages * format.bytesPerSample)
-        isBigTIFF = overflow || payload > Self.bigTIFFThreshold
+        isBigTIFF = bigTIFF ?? (overflow || payload > Self.bigTIFFThreshold)
         let (opened, sink) = LibTIFFHandle.open(fd: fd, path: temporary, mode: isBigTIFF ? "w8" : "w", maxSingleAllocation: 1 << 30)
         guard let opened else {
             unlink(temporary)
