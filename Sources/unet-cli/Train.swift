@@ -275,7 +275,9 @@ struct Train: ParsableCommand {
     func train(_ trainer: Trainer) throws {
         // Catch Ctrl-C before announcing the run, so a signal after the announcement always saves.
         let interrupt = InterruptFlag()
+        let isLeader = trainer.collective.isLeader   // under mpirun every rank gets the signal; rank 0 says so
         interrupt.install { sig in
+            guard isLeader else { return }
             let name = sig == SIGTERM ? "SIGTERM" : "Ctrl-C"
             FileHandle.standardError.write(Data("\n\(name): stopping after this batch and saving a checkpoint (again to quit at once)\n".utf8))
         }
