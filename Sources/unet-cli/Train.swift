@@ -118,7 +118,10 @@ struct Train: ParsableCommand {
 
     @OptionGroup var threadOptions: ThreadOptions
 
-    @Option(help: ArgumentHelp("Continue the run saved in this checkpoint (last.safetensors): weights, optimizer, epoch count and history. The architecture and training settings come from the checkpoint; --epochs, --data, --val-slices, --out and --threads may be given.", valueName: "ckpt"))
+    @Flag(name: .customLong("sync-batch-norm"), help: "Under mpirun: normalize batch norm with the statistics of the whole batch of every process (as one process would), not each process's share (default: per process, as PyTorch's DDP). May be given with --resume.")
+    var syncBatchNorm = false
+
+    @Option(help: ArgumentHelp("Continue the run saved in this checkpoint (last.safetensors): weights, optimizer, epoch count and history. The architecture and training settings come from the checkpoint; --epochs, --data, --val-slices, --out, --threads and --sync-batch-norm may be given.", valueName: "ckpt"))
     var resume: String?
 
     func validate() throws {
@@ -148,7 +151,7 @@ struct Train: ParsableCommand {
                 ("--preview-every", previewEvery != nil), ("--val-tile", valTile != nil),
             ]
             if let flag = fixed.first(where: { $0.1 })?.0 {
-                throw CLIError.usage("\(flag) cannot be combined with --resume: the checkpoint's settings are used (only --epochs, --data, --val-slices, --out, --threads may change)")
+                throw CLIError.usage("\(flag) cannot be combined with --resume: the checkpoint's settings are used (only --epochs, --data, --val-slices, --out, --threads, --sync-batch-norm may change)")
             }
         }
     }
@@ -162,6 +165,7 @@ struct Train: ParsableCommand {
         } else {
             trainer = try newTrainer(collective: collective)
         }
+        trainer.synchronizesBatchNorm = syncBatchNorm
         try train(trainer)
     }
 

@@ -58,6 +58,25 @@ final class MPITests: XCTestCase {
         }
     }
 
+    /// With synchronized batch norm, two ranks train the batch-norm U-Net as one process does.
+    func testTwoRanksWithSyncBatchNormTrainLikeOneProcess() throws {
+        let f = try Fixture.shared()
+        let one = try folder("bn-one"), two = try folder("bn-two")
+        let single = try start(trainArguments(data: f.data, out: one)).finish()
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let job = try start(trainArguments(data: f.data, out: two, extra: ["--sync-batch-norm"]), launcher: try mpirun(2)).finish()
+        XCTAssertEqual(job.status, 0, job.stderr)
+        let difference = try largestDifference(one.appendingPathComponent("last.safetensors"),
+                                               two.appendingPathComponent("last.safetensors"))
+        XCTAssertLessThan(difference, 1e-4, "weights and running statistics after 2 epochs differ by \(difference)")
+        // Per-rank statistics (the default) normalize differently.
+        let perRank = try folder("bn-per-rank")
+        let unsynchronized = try start(trainArguments(data: f.data, out: perRank), launcher: try mpirun(2)).finish()
+        XCTAssertEqual(unsynchronized.status, 0, unsynchronized.stderr)
+        XCTAssertGreaterThan(try largestDifference(one.appendingPathComponent("last.safetensors"),
+                                                   perRank.appendingPathComponent("last.safetensors")), 1e-3)
+    }
+
     /// Pages dealt over two ranks and written by rank 0 give the file one process writes, byte for
     /// byte; evaluation over two ranks gives the same scores.
     func testShardedPredictAndEvaluateEqualOneProcess() throws {

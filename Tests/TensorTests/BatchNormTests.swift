@@ -192,3 +192,75 @@ final class BatchNormTests: XCTestCase {
         }
     }
 }
+
+/// Two threads standing in for two processes: `sum` returns, on both, the element-wise sum of what
+/// each passed (the all-reduce of synchronized batch norm).
+final class ThreadPairSum: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var slots: [[Double]] = [[], []]
+    private var arrived = 0, departed = 0, phase = 0
+
+    func sum(_ values: inout [Double], rank: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        slots[rank] = values
+        arrived += 1
+        wait(until: arrived == 2)
+        values = zip(slots[0], slots[1]).map(+)
+        departed += 1
+        // Nobody deposits the next round before both have read this one.
+        if departed == 2 { arrived = 0; departed = 0 }
+        wait(until: departed == 0)
+    }
+
+    /// A barrier of the two threads: the second to arrive (for which `last` holds) wakes the first.
+    private func wait(until last: Bool) {
+        let entered = phase
+        if last {
+            phase += 1
+            condition.broadcast()
+        } else {
+            while phase == entered { condition.wait() }
+        }
+    }
+}
+
+final class SynchronizedBatchNormTests: XCTestCase {
+    /// Two halves of a batch normalized on two "processes" with synchronized statistics give the
+    /// output and input gradient of one batch norm over the whole batch; the scale and offset
+    /// gradients of the halves add up to the whole's.
+    func testHalvesWithSynchronizedStatisticsEqualTheWholeBatch() {
+        let whole = randomTensor([4, 3, 5, 6], seed: 11, range: -2...2)
+        let scale = randomTensor([3], seed: 12, range: 0.5...1.5), offset = randomTensor([3], seed: 13)
+        let projection = randomTensor([4, 3, 5, 6], seed: 14)
+        for activation in [Activation.identity, .elu(), .relu] {
+            let leaves = [whole, scale, offset].map { $0.requiringGradient() }
+            let reference = batchNormTraining(leaves[0], scale: leaves[1], offset: leaves[2], activation: activation)
+            (reference.output * projection).sum().backward()
+
+            let pair = ThreadPairSum()
+            var results: [(output: Tensor, mean: Tensor, input: Tensor, scale: Tensor, offset: Tensor)?] = [nil, nil]
+            let lock = NSLock()
+            DispatchQueue.concurrentPerform(iterations: 2) { rank in
+                let part = 2 * rank..<(2 * rank + 2)
+                let x = whole.slice(alongAxis: 0, part).requiringGradient()
+                let s = scale.requiringGradient(), o = offset.requiringGradient()
+                let r = batchNormTraining(x, scale: s, offset: o, activation: activation,
+                                          synchronizing: { pair.sum(&$0, rank: rank) })
+                (r.output * projection.slice(alongAxis: 0, part)).sum().backward()
+                lock.lock()
+                results[rank] = (r.output, r.mean, x.gradient!, s.gradient!, o.gradient!)
+                lock.unlock()
+            }
+            let halves = results.map { $0! }
+            let label = "\(activation)"
+            let output = Tensor.concatenate([halves[0].output, halves[1].output], alongAxis: 0)
+            XCTAssertLessThan(output.maxAbsoluteDifference(to: reference.output), 1e-5, label)
+            XCTAssertLessThan(halves[1].mean.maxAbsoluteDifference(to: reference.mean), 1e-6, label)
+            let input = Tensor.concatenate([halves[0].input, halves[1].input], alongAxis: 0)
+            XCTAssertLessThan(input.maxAbsoluteDifference(to: leaves[0].gradient!), 1e-4, "\(label) input gradient")
+            XCTAssertLessThan((halves[0].scale + halves[1].scale).maxAbsoluteDifference(to: leaves[1].gradient!), 1e-4, label)
+            XCTAssertLessThan((halves[0].offset + halves[1].offset).maxAbsoluteDifference(to: leaves[2].gradient!), 1e-4, label)
+        }
+    }
+}

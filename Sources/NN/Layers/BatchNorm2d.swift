@@ -25,6 +25,9 @@ public final class BatchNorm2d: Module, Layer {
     public let momentum: Float?
     /// Added to the variance before the square root.
     public let epsilon: Float
+    /// In training mode, sums the batch statistics over the processes of a data-parallel job
+    /// (synchronized batch norm); nil normalizes with this process's batch alone.
+    public var synchronizeStatistics: BatchNormStatisticsSum?
 
     /// Creates batch normalization for `channels` channels (PyTorch defaults).
     public init(channels: Int, momentum: Float? = 0.1, epsilon: Float = 1e-5) {
@@ -54,8 +57,11 @@ public final class BatchNorm2d: Module, Layer {
                                       variance: runningVariance.value, epsilon: epsilon, activation: activation)
         }
         let (output, mean, variance) = batchNormTraining(input, scale: weight.value, offset: bias.value,
-                                                         epsilon: epsilon, activation: activation)
-        updateRunningStatistics(mean: mean.detached, variance: variance.detached, count: n * h * w)
+                                                         epsilon: epsilon, activation: activation,
+                                                         synchronizing: synchronizeStatistics)
+        var count = [Double(n * h * w)]
+        synchronizeStatistics?(&count)
+        updateRunningStatistics(mean: mean.detached, variance: variance.detached, count: Int(count[0]))
         return output
     }
 

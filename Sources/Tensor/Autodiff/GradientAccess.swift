@@ -3,7 +3,6 @@ extension Tensor {
     /// the processes of a data-parallel job. Returns nil without calling `body` when the leaf has no
     /// gradient yet (no `backward()` reached it since the last `zeroGradient()`) or is not a leaf.
     public func withMutableGradient<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R? {
-        guard let node, node.isLeaf, node.gradient != nil else { return nil }
-        return try node.gradient!.withUnsafeMutableBufferPointer(body)
+        try node?.withMutableGradient(body)
     }
 }

@@ -54,6 +54,18 @@ public final class AutodiffNode {
 
     /// Drops the accumulated gradient.
     func clearGradient() { lock?.withLock { accumulated = nil } }
+
+    /// Runs `body` on the accumulated gradient's values, in place, holding the lock (leaves only);
+    /// nil without calling it when there is no gradient.
+    func withMutableGradient<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R? {
+        guard let lock else { return nil }
+        return try lock.withLock { () throws -> R? in
+            guard var values = accumulated else { return nil }
+            accumulated = nil  // `values` the only reference: the change happens in place
+            defer { accumulated = values }
+            return try values.withUnsafeMutableBufferPointer(body)
+        }
+    }
 }
 
 /// A mutex (pthread: the module does not import Foundation).

@@ -11,8 +11,16 @@
 /// the input, `scale` and `offset`, in two passes (per-channel sums, then the input gradient). It
 /// keeps no full-size tensor beyond the input (and the output itself when the activation's
 /// derivative reads it, as ELU's y + alpha does): the normalized value is recomputed from the input.
+///
+/// With `synchronizing` (synchronized batch norm over the processes of a data-parallel job), the
+/// statistics are those of the union of every process's batch: the per-channel sums of the forward
+/// pass (count, sum, sum of squares) and of the backward pass are passed to `synchronizing`, which
+/// must replace each value by its sum over all processes. The gradients of `scale` and `offset` stay
+/// this process's own share (the job sums parameter gradients afterwards); the input gradient is
+/// that of the whole job's batch.
 public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, epsilon: Float = 1e-5,
-                              activation: Activation = .identity) -> (output: Tensor, mean: Tensor, variance: Tensor) {
+                              activation: Activation = .identity,
+                              synchronizing: BatchNormStatisticsSum? = nil) -> (output: Tensor, mean: Tensor, variance: Tensor) {
     OpProfiler.measure(.batchNormForward) {
         let (n, c, h, w) = input.shape4("batchNormTraining")
         checkChannelVector(scale, c, "batchNormTraining", "scale")
@@ -20,7 +28,17 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
         let hw = h * w, m = n * hw
         precondition(m > 1, "batchNormTraining: expected more than one value per channel, got input \(input.shape)")
         let x = input.storage.pointer
-        let (meanD, varianceD) = BatchNormKernels.statistics(x, n: n, c: c, planeSize: hw)
+        var (meanD, varianceD) = BatchNormKernels.statistics(x, n: n, c: c, planeSize: hw)
+        // The job's count for the backward formulas: this batch's, or the union's when synchronized.
+        var md = Double(m)
+        if let synchronizing {
+            // Per channel: sum and sum of squares over this batch, then over every process's.
+            var sums = meanD.map { $0 * md } + (0..<c).map { (varianceD[$0] + meanD[$0] * meanD[$0]) * md } + [md]
+            synchronizing(&sums)
+            md = sums[2 * c]
+            meanD = (0..<c).map { sums[$0] / md }
+            varianceD = (0..<c).map { max(0, sums[c + $0] / md - meanD[$0] * meanD[$0]) }
+        }
         let invStd = varianceD.map { 1 / ($0 + Double(epsilon)).squareRoot() }
         let gamma = scale.scalars, beta = offset.scalars
         let a = (0..<c).map { Float(Double(gamma[$0]) * invStd[$0]) }
@@ -38,15 +56,21 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
             // The activation's derivative reads either the output (ELU) or the input (ReLU).
             let yv = activation.derivativeUsesOutput ? y.detached : xv
             y.recordOp("batchNormTraining", profiledAs: .batchNormBackward, inputs: [input, scale, offset]) { g in
-                let (sumDz, sumDzCentered) = BatchNormKernels.backwardSums(
+                let (localDz, localDzCentered) = BatchNormKernels.backwardSums(
                     xv.storage.pointer, yv.storage.pointer, g.storage.pointer, n: n, c: c, planeSize: hw, a: a, b: b, mean: mean,
                     activation: activation)
                 // With xhat = (x - mean) * invStd and dz the gradient before the activation:
                 // dscale = sum(dz * xhat), doffset = sum(dz),
                 // dx = scale * invStd * (dz - sum(dz) / m - xhat * sum(dz * xhat) / m).
+                var sumDz = localDz, sumDzCentered = localDzCentered
+                if let synchronizing {
+                    var sums = localDz + localDzCentered
+                    synchronizing(&sums)
+                    sumDz = Array(sums[0..<c])
+                    sumDzCentered = Array(sums[c..<(2 * c)])
+                }
                 var dx: Tensor? = nil
                 if needs[0] {
-                    let md = Double(m)
                     let coefficientCentered = (0..<c).map { (ch: Int) -> Float in
                         let v: Double = Double(a[ch]) * invStd[ch] * invStd[ch] * sumDzCentered[ch] / md
                         return Float(-v)
@@ -60,14 +84,18 @@ public func batchNormTraining(_ input: Tensor, scale: Tensor, offset: Tensor, ep
                                                    constant: constant, activation: activation)
                     dx = out
                 }
-                let dScale = needs[1] ? Tensor(shape: [c], scalars: (0..<c).map { Float(sumDzCentered[$0] * invStd[$0]) }) : nil
-                let dOffset = needs[2] ? Tensor(shape: [c], scalars: sumDz.map { Float($0) }) : nil
+                let dScale = needs[1] ? Tensor(shape: [c], scalars: (0..<c).map { Float(localDzCentered[$0] * invStd[$0]) }) : nil
+                let dOffset = needs[2] ? Tensor(shape: [c], scalars: localDz.map { Float($0) }) : nil
                 return [dx, dScale, dOffset]
             }
         }
         return (y, Tensor(shape: [c], scalars: mean), Tensor(shape: [c], scalars: varianceD.map { Float($0) }))
     }
 }
+
+/// Replaces each value of per-channel batch-norm sums by its sum over the processes of a
+/// data-parallel job (for example an MPI all-reduce); every process calls it at the same points.
+public typealias BatchNormStatisticsSum = (inout [Double]) -> Void
 
 /// Batch normalization in evaluation mode with given per-channel statistics `mean` and `variance`
 /// `[C]`, and an optional fused activation. One pass over the input. Differentiable with respect to

@@ -67,6 +67,10 @@ public final class Trainer {
     public private(set) var history: [EpochRecord] = []
     /// Called on the training thread for every event.
     public var onEvent: ((TrainingEvent) -> Void)?
+    /// With several processes: normalize batch norm with the statistics of the whole job's batch
+    /// (synchronized batch norm, one extra all-reduce per layer and pass) instead of each process's
+    /// own share. Set before `run()`; ignored by a single process.
+    public var synchronizesBatchNorm = false
     /// Polled between batches; returning true saves a checkpoint and stops (for Ctrl-C).
     public var shouldStop: () -> Bool = { false }
 
@@ -165,6 +169,9 @@ public final class Trainer {
         let batches = sampler.batchesPerEpoch
         let started = Date()
         if collective.size > 1 { try synchronizeReplicas() }
+        let summing: BatchNormStatisticsSum? = collective.size > 1 && synchronizesBatchNorm
+            ? { [collective] in collective.allReduceSum(&$0) } : nil
+        for module in model.allModules() { (module as? BatchNorm2d)?.synchronizeStatistics = summing }
         if !history.isEmpty {
             report(.message("resumed after epoch \(history.last!.epoch) (best mean Jaccard \(String(format: "%.4f", bestRecord?.meanValidationJaccard ?? 0)))"))
         }
@@ -332,12 +339,13 @@ public final class Trainer {
             var parameters: Int
             var threads: Int
             var processes: Int
+            var syncBatchNorm: Bool
         }
         let config = RunConfiguration(model: model.configuration, training: configuration, data: dataDescription,
                                       inputTile: inputSize, outputTile: outputSize,
                                       trainSlices: trainSlices.map(\.index), validationSlices: validationSlices.map(\.index),
                                       parameters: model.parameterCount, threads: Threads.count,
-                                      processes: collective.size)
+                                      processes: collective.size, syncBatchNorm: collective.size > 1 && synchronizesBatchNorm)
         try AtomicFileWriter.write(Array(encoder.encode(config)), to: runFolder.appendingPathComponent(Self.runConfigurationFileName).path)
     }
 
