@@ -5,8 +5,8 @@ import Tensor
 import UNet
 
 /// Times one training step (forward, cross-entropy loss, backward, Adam step) or one inference
-/// forward of a `UNetModel`, the workloads of `../shared/reference/torch_unet_bench.py`, so the two can
-/// be compared side by side (docs/PERFORMANCE.md).
+/// forward of a `UNetModel`: the workloads of the maintainers' PyTorch reference benchmark (the same
+/// model, the same counting of GFLOP), so the two can be compared side by side (docs/PERFORMANCE.md).
 ///
 /// Use from the CLI as `unet bench train|infer [--base-filters F] [--size S] [--batch B] [--threads T] [--json]`,
 /// or from code:

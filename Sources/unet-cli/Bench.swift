@@ -13,8 +13,8 @@ struct Bench: ParsableCommand {
             unet bench conv    every convolution of the tutorial U-Net against bare SGEMM
             unet bench tensor  memory-bound tensor ops and matmul
             unet bench allreduce  the gradient all-reduce of data-parallel training (under mpirun)
-            The train/infer workloads are those of ../shared/reference/torch_unet_bench.py (same model, same \
-            counting of GFLOP), for side-by-side comparisons (docs/PERFORMANCE.md). For quiet numbers run \
+            The train/infer workloads match the maintainers' PyTorch reference benchmark (the same model, \
+            the same counting of GFLOP), for side-by-side comparisons (docs/PERFORMANCE.md). For quiet numbers run \
             nothing else on the machine.
 
             \(ExitStatus.helpTable)
