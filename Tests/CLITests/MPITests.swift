@@ -108,6 +108,27 @@ final class MPITests: XCTestCase {
         }
     }
 
+    /// A run trained by two ranks resumes in one process (and the other way round) and goes on from
+    /// where it stopped: a checkpoint does not depend on the number of ranks.
+    func testResumeWithAnotherNumberOfRanks() throws {
+        let f = try Fixture.shared()
+        let out = try folder("resume")
+        var args = trainArguments(data: f.data, out: out)
+        args[args.firstIndex(of: "--epochs")! + 1] = "1"
+        let first = try start(args, launcher: try mpirun(2)).finish()
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let last = out.appendingPathComponent("last.safetensors").path
+        let second = try start(["train", "--resume", last, "--epochs", "2", "--threads", "1"]).finish()
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertTrue(second.stdout.contains("EPOCH 2:"), second.stdout)
+        let third = try start(["train", "--resume", last, "--epochs", "3", "--threads", "1"], launcher: try mpirun(2)).finish()
+        XCTAssertEqual(third.status, 0, third.stderr)
+        XCTAssertTrue(third.stdout.contains("EPOCH 3:") && !third.stdout.contains("EPOCH 2:"), third.stdout)
+        let info = try unet(["info", last, "--json"])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["epoch"] as? Int, 3)
+    }
+
     /// A batch smaller than the number of ranks is refused with one message from rank 0.
     func testBatchSmallerThanRanksIsRefused() throws {
         let f = try Fixture.shared()
