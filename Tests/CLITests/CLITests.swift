@@ -412,7 +412,15 @@ struct StartedProcess {
 
     func stdoutText() throws -> String { String(decoding: (try? Data(contentsOf: stdoutURL)) ?? Data(), as: UTF8.self) }
 
-    func finish() throws -> CLIRun {
+    /// Waits for the process; after `timeout` seconds it is killed (SIGKILL, status 1009), so a hung
+    /// run fails its test instead of stalling the suite.
+    func finish(timeout: Double = 600) throws -> CLIRun {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            XCTFail("\(process.arguments ?? []) did not finish within \(Int(timeout)) s")
+        }
         process.waitUntilExit()
         let out = try stdoutText()
         let err = String(decoding: (try? Data(contentsOf: stderrURL)) ?? Data(), as: UTF8.self)
