@@ -9,12 +9,12 @@ struct Unet: ParsableCommand {
         abstract: "U-Net segmentation of electron-microscopy stacks on the CPU (swift-unet).",
         discussion: """
             Start with `unet train`: without --data it trains on a synthetic EM dataset it generates into \
-            the run folder. Then `unet predict`, `unet evaluate` and `unet info` on the run's checkpoints.
+            the run folder. Then `unet predict`, `unet evaluate`, `unet info` and `unet export` on the run's checkpoints.
 
             \(ExitStatus.helpTable)
             """,
         version: versionText,
-        subcommands: [Train.self, Predict.self, Evaluate.self, Synth.self, Bench.self, Info.self, SystemInfo.self])
+        subcommands: [Train.self, Predict.self, Evaluate.self, Export.self, Synth.self, Bench.self, Info.self, SystemInfo.self])
 }
 
 /// Parses, runs, and turns every failure into one line on stderr and a documented exit code.
