@@ -58,7 +58,9 @@ struct Export: ParsableCommand {
         }
         let c = summary.model
         let sizes = c.padding == .same ? "multiples of \(1 << c.depth)" : "e.g. \(c.validInputSize(atLeast: 1)) or \(c.validInputSize(atLeast: 256))"
-        print("Wrote \(output.path) (\(String(format: "%.1f", Double(bytes.count) / 1_048_576)) MiB, ONNX opset \(ONNXExport.opset)): \(c.summary)")
+        let size = bytes.count < 1_048_576 ? String(format: "%.0f KiB", Double(bytes.count) / 1024)
+            : String(format: "%.1f MiB", Double(bytes.count) / 1_048_576)
+        print("Wrote \(output.path) (\(size), ONNX opset \(ONNXExport.opset)): \(c.summary)")
         print("Input '\(ONNXExport.inputName)' [batch, \(c.inputChannels), height, width] with height and width \(sizes); "
               + "output '\(ONNXExport.logitsName)' [batch, \(c.classes), \(c.padding == .same ? "height, width" : "out_height, out_width")]"
               + (softmax ? " and '\(ONNXExport.probabilitiesName)'" : ""))
