@@ -9,15 +9,15 @@ struct Unet: ParsableCommand {
         abstract: "U-Net segmentation of electron-microscopy stacks on the CPU (swift-unet).",
         discussion: """
             Start with `unet train`: without --data it trains on a synthetic EM dataset it generates into \
-            the run folder. Then `unet predict`, `unet evaluate` and `unet info` on the run's checkpoints. \
-            Started by `mpirun -np K`, train, predict, evaluate and bench run as K cooperating processes \
-            (data-parallel training, pages dealt over the processes). `unet system` shows the CPU and the \
-            OpenBLAS kernel in use.
+            the run folder. Then `unet predict`, `unet evaluate`, `unet info` and `unet export` on the run's \
+            checkpoints. Started by `mpirun -np K`, train, predict, evaluate and bench run as K cooperating \
+            processes (data-parallel training, pages dealt over the processes). `unet system` shows the CPU \
+            and the OpenBLAS kernel in use.
 
             \(ExitStatus.helpTable)
             """,
         version: versionText,
-        subcommands: [Train.self, Predict.self, Evaluate.self, Synth.self, Bench.self, Info.self, SystemInfo.self])
+        subcommands: [Train.self, Predict.self, Evaluate.self, Export.self, Synth.self, Bench.self, Info.self, SystemInfo.self])
 }
 
 /// Parses, runs, and turns every failure into one line on stderr and a documented exit code.
