@@ -239,6 +239,19 @@ final class TIFFStackTests: XCTestCase {
             try ImageStack.read(from: url)
         }
         assertTIFFError(.truncated, page: 0, ["cannot lie in the \(size)-byte file"]) { _ = try TIFFPageReader(path: url.path) }
+        // A tile is decoded whole: 16 x 16 pixels in one 16384 x 16384 tile would need 256 MiB.
+        var tiled = HandTIFF.page(width: 16, height: 16, data: [UInt8](repeating: 0, count: 64))
+        tiled.entries[322] = (4, [16384])
+        tiled.entries[323] = (4, [16384])
+        tiled.entries[324] = (4, [8])
+        tiled.entries[325] = (4, [64])
+        tiled.entries[273] = nil
+        tiled.entries[278] = nil
+        write(HandTIFF.make([tiled]), to: url)
+        assertTIFFError(.truncated, page: 0, ["16 x 16 uint8 samples (268435456 bytes with tiles), cannot lie in the"]) {
+            try ImageStack.read(from: url)
+        }
+        write(HandTIFF.make([page]), to: url)
         page.entries[259] = (3, [8])   // deflate
         write(HandTIFF.make([page]), to: url)
         assertTIFFError(.corrupt, page: 0, ["hostile.tif: page 0:",

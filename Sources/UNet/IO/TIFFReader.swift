@@ -96,25 +96,30 @@ struct TIFFStackReader {
     /// has; compressed: more than `maximumExpansion` times the file), before anything of that size is
     /// allocated: a header of a few bytes must not make the reader allocate gigabytes.
     func checkPixelDataFits(_ h: LibTIFFHandle, _ layout: TIFFFileLayout, info: TIFFPageInfo, page: Int) throws {
-        let decoded = info.width * info.height * info.format.bytesPerSample   // sides <= maxSide: no overflow
-        let expansion = info.uncompressed ? 1 : Self.maximumExpansion
-        let (bound, overflow) = layout.size.multipliedReportingOverflow(by: expansion)
-        guard !overflow, decoded > bound else { return }
-        let what = "\(info.width) x \(info.height) \(info.format.rawValue) samples (\(decoded) bytes)"
-        guard info.uncompressed else {
-            throw fail(.corrupt, page: page,
-                       "\(what) cannot be decoded from a \(layout.size)-byte file (more than \(expansion) times its size)", h.sink)
-        }
-        // Name the first strip or tile that runs past the end of the file, as a failed read would.
-        let strileBytes: Int, striles: Int
-        if info.tiled, let tw = h.u32(TIFFTAG_TILEWIDTH), let th = h.u32(TIFFTAG_TILELENGTH) {
-            strileBytes = Int(tw) * Int(th) * info.format.bytesPerSample
-            striles = Int(TIFFNumberOfTiles(h.tif))
+        // A tile is decoded whole, so a tile larger than the page counts with its own size.
+        var strileBytes = 0, striles = 0
+        if info.tiled {
+            // Tiles beyond the per-side limit are reported by readTiles.
+            if let tw = h.u32(TIFFTAG_TILEWIDTH), let th = h.u32(TIFFTAG_TILELENGTH),
+               Int(tw) <= limits.maxSide, Int(th) <= limits.maxSide {
+                strileBytes = Int(tw) * Int(th) * info.format.bytesPerSample
+                striles = Int(TIFFNumberOfTiles(h.tif))
+            }
         } else {
             let rows = min(Int(h.u32Defaulted(TIFFTAG_ROWSPERSTRIP) ?? UInt32.max), info.height)
             strileBytes = rows * info.width * info.format.bytesPerSample
             striles = Int(TIFFNumberOfStrips(h.tif))
         }
+        let decoded = max(info.width * info.height * info.format.bytesPerSample, strileBytes)   // sides <= maxSide
+        let expansion = info.uncompressed ? 1 : Self.maximumExpansion
+        let (bound, overflow) = layout.size.multipliedReportingOverflow(by: expansion)
+        guard !overflow, decoded > bound else { return }
+        let what = "\(info.width) x \(info.height) \(info.format.rawValue) samples (\(decoded) bytes\(info.tiled ? " with tiles" : ""))"
+        guard info.uncompressed else {
+            throw fail(.corrupt, page: page,
+                       "\(what) cannot be decoded from a \(layout.size)-byte file (more than \(expansion) times its size)", h.sink)
+        }
+        // Name the first strip or tile that runs past the end of the file, as a failed read would.
         throw pixelDataFailure(h, layout, info: info, page: page, striles: 0..<min(striles, 1 << 16), decodedBytes: strileBytes,
                                "the uncompressed pixel data, \(what), cannot lie in the \(layout.size)-byte file")
     }
