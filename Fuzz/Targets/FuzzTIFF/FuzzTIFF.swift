@@ -8,6 +8,8 @@ import UNet
 import Glibc
 #endif
 
+/// FUZZ_VERBOSE set: print what `ImageStack.read` made of each input (to replay seeds or findings).
+private let verbose = getenv("FUZZ_VERBOSE") != nil
 private let inputPath = NSTemporaryDirectory() + "unet-fuzz-tiff-\(getpid()).tif"
 
 private func writeInput(_ data: UnsafePointer<UInt8>?, _ size: Int) {
@@ -27,9 +29,11 @@ public func fuzzTIFF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     writeInput(data, size)
     do {
         let stack = try ImageStack.read(path: inputPath)
+        if verbose { print("FuzzTIFF: \(stack.pages) page(s) of \(stack.width) x \(stack.height) \(stack.format)") }
         precondition(stack.pixels.count == stack.width * stack.height * stack.pages, "pixel count")
         precondition(stack.width > 0 && stack.height > 0 && stack.pages > 0, "empty stack returned")
-    } catch is TIFFError {
+    } catch let error as TIFFError {
+        if verbose { print("FuzzTIFF: \(error)") }
     } catch {
         fatalError("ImageStack.read threw \(type(of: error)), not TIFFError: \(error)")
     }
@@ -62,7 +66,55 @@ private func writeSeeds(to folder: String) throws {
             }
         }
     }
+    // Layouts the writer does not produce, and the inputs of the fixed findings (docs/RELIABILITY.md).
+    let oneStrip: [UInt16: [UInt32]] = [256: [4], 257: [6], 258: [8], 259: [1], 262: [1], 277: [1], 278: [6]]
+    var handMade: [(String, [UInt16: [UInt32]], [UInt8])] = [
+        ("minIsWhite", oneStrip.merging([262: [0]]) { $1 }, Array(0..<24)),
+        ("threeStrips", oneStrip.merging([278: [2], 273: [8, 16, 24], 279: [8, 8, 8]]) { $1 }, Array(0..<24)),
+        ("tiled", [256: [12], 257: [10], 258: [8], 259: [1], 262: [1], 277: [1], 322: [16], 323: [16],
+                   324: [8], 325: [256]], (0..<256).map { UInt8($0) }),
+        ("hugePage", oneStrip.merging([256: [32768], 257: [32768], 278: [32768]]) { $1 }, Array(repeating: 0, count: 16)),
+        ("hugeDeflatePage", oneStrip.merging([256: [32768], 257: [32768], 278: [32768], 259: [8]]) { $1 },
+         Array(repeating: 0, count: 16)),
+        ("hugeTile", [256: [16], 257: [16], 258: [8], 259: [1], 262: [1], 277: [1], 322: [16384], 323: [16384],
+                      324: [8], 325: [64]], Array(repeating: 0, count: 64)),
+    ]
+    handMade.append(("float", oneStrip.merging([258: [32], 339: [3]]) { $1 }, Array(repeating: 0x3F, count: 96)))
+    for (name, entries, data) in handMade {
+        try Data(handMadeTIFF(entries, data: data)).write(to: URL(fileURLWithPath: "\(folder)/\(name).tif"))
+        n += 1
+    }
     print("FuzzTIFF: wrote \(n) seeds to \(folder)")
+}
+
+/// A little-endian classic TIFF of one page: header, `data` at offset 8, then the directory. Tags
+/// 258, 259, 262, 277 and 339 are SHORTs, the rest LONGs; StripOffsets/StripByteCounts (273/279)
+/// default to one strip of `data`; values of more than 4 bytes follow the directory.
+private func handMadeTIFF(_ entries: [UInt16: [UInt32]], data: [UInt8]) -> [UInt8] {
+    var entries = entries
+    if entries[322] == nil {
+        if entries[273] == nil { entries[273] = [8] }
+        if entries[279] == nil { entries[279] = [UInt32(data.count)] }
+    }
+    func le(_ v: UInt32, _ bytes: Int) -> [UInt8] { (0..<bytes).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+    let directory = 8 + data.count
+    var out: [UInt8] = [0x49, 0x49, 42, 0] + le(UInt32(directory), 4) + data
+    var extra: [UInt8] = []
+    let extraStart = directory + 2 + 12 * entries.count + 4
+    out += le(UInt32(entries.count), 2)
+    for tag in entries.keys.sorted() {
+        let values = entries[tag]!
+        let short = [258, 259, 262, 277, 339].contains(tag)
+        let payload = values.flatMap { le($0, short ? 2 : 4) }
+        out += le(UInt32(tag), 2) + le(short ? 3 : 4, 2) + le(UInt32(values.count), 4)
+        if payload.count <= 4 {
+            out += payload + Array(repeating: 0, count: 4 - payload.count)
+        } else {
+            out += le(UInt32(extraStart + extra.count), 4)
+            extra += payload
+        }
+    }
+    return out + le(0, 4) + extra
 }
 
 @_cdecl("LLVMFuzzerInitialize")
