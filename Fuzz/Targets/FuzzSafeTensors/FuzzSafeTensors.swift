@@ -99,12 +99,18 @@ private func writeSeeds(to folder: String) throws {
         MetadataKey.epoch: "1", MetadataKey.history: history, MetadataKey.data: "data/synthetic",
         MetadataKey.bestEpoch: "1", MetadataKey.bestMeanJaccard: "0.55",
     ], to: "\(folder)/unet.safetensors")
+    // The input of a fixed finding (docs/RELIABILITY.md): metadata of the largest architecture over the
+    // smallest one's weights.
+    var huge = configuration
+    huge.baseFilters = 256
+    huge.depth = 6
+    try TrainingCheckpoint.save(model: unet, metadata: [MetadataKey.model: json(huge)], to: "\(folder)/huge-model.safetensors")
     // Edge cases: no tensors, only metadata, a zero-size tensor.
     try SafeTensors().write(to: "\(folder)/empty.safetensors")
     try SafeTensors(metadata: ["format": "pt", "k": "v"]).write(to: "\(folder)/metadata.safetensors")
     try SafeTensors(tensors: [(name: "z", tensor: Tensor.zeros([0, 3])), (name: "s", tensor: Tensor.zeros([]))])
         .write(to: "\(folder)/zero-size.safetensors")
-    print("FuzzSafeTensors: wrote 7 seeds to \(folder)")
+    print("FuzzSafeTensors: wrote 8 seeds to \(folder)")
 }
 
 @_cdecl("LLVMFuzzerInitialize")
