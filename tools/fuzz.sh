@@ -3,7 +3,7 @@
 #
 #   tools/fuzz.sh TARGET SECONDS        run for SECONDS seconds (-max_total_time)
 #   tools/fuzz.sh TARGET -runs=N        run N inputs
-#   tools/fuzz.sh TARGET ... [libFuzzer flags]   extra flags go to libFuzzer (e.g. -jobs=2, -seed=1)
+#   tools/fuzz.sh TARGET ... [libFuzzer flags]   extra flags go to libFuzzer (e.g. -seed=1, -max_len=65536)
 #
 # TARGET: tiff | safetensors | json | cli | all (one after another, never in parallel).
 #
@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 2 ] || usage
 target=$1; budget=$2; shift 2
 case "$budget" in
