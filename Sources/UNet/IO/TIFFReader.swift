@@ -74,7 +74,7 @@ struct TIFFStackReader {
         }
         // The stack grows page by page as pages decode, so that a small file announcing many large
         // pages (directories are a few bytes each) fails at its first bad page, not after allocating
-        // them all. Reserving up to 4 floats per byte of the file covers uncompressed 8-bit stacks.
+        // them all. Reserving one float per byte of the file covers an uncompressed stack at once.
         var pixels: [Float] = []
         pixels.reserveCapacity(min(total, max(pixelsPerPage, reader.fileSize)))
         for page in 0..<reader.pages {
