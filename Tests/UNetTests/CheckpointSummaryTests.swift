@@ -171,6 +171,23 @@ final class CheckpointSummaryTests: XCTestCase {
         }
     }
 
+    /// Fuzzing regression (docs/RELIABILITY.md): a 4 kB checkpoint whose metadata describes the largest
+    /// architecture the configuration allows (base 256, depth 6) made `makeModel` build billions of
+    /// weights before it compared them with the file's (out of memory under libFuzzer's 2 GB limit).
+    func testMetadataOfAHugeArchitectureIsRejectedBeforeBuildingIt() throws {
+        var described = Self.configuration
+        described.baseFilters = 256
+        described.depth = 6
+        let url = try checkpoint(metadata: [MetadataKey.model: json(described)])
+        let summary = try CheckpointSummary.load(from: url)
+        let held = summary.modelTensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        assertCheckpointError(.tooFewWeights(model: described, held: held, needed: 9 * 16384 * 16384), path: url.path,
+                              mentioning: ["the weights do not fit the model its metadata describes", "U-Net base 256",
+                                           "the file holds \(held) model weights, its bottleneck alone needs 2415919104"]) {
+            _ = try summary.makeModel()
+        }
+    }
+
     func testNotResumableWithoutAValidTrainingConfiguration() throws {
         let model = json(Self.configuration)
         let missing = try checkpoint(metadata: [MetadataKey.model: model])

@@ -217,8 +217,45 @@ final class TIFFStackTests: XCTestCase {
         let bytes = HandTIFF.make([page]) + [UInt8](repeating: 77, count: 1000)
         XCTAssertEqual(bytes.count, stripOffset + 1000, "the directory has 9 entries and no out-of-line values")
         write(bytes, to: url)
-        assertTIFFError(.truncated, page: 0, ["short.tif: page 0:", "strip 0 could not be read",
+        // The page's 4096 bytes cannot lie in a smaller file: rejected before its pixels are allocated.
+        assertTIFFError(.truncated, page: 0, ["short.tif: page 0:",
+                                              "the uncompressed pixel data, 64 x 64 uint8 samples (4096 bytes), cannot lie in the \(bytes.count)-byte file",
                                               "strip 0's 4096 bytes at offset \(stripOffset) run past the end of the file (\(bytes.count) bytes)"]) {
+            try ImageStack.read(from: url)
+        }
+    }
+
+    /// Fuzzing regression (docs/RELIABILITY.md): a 138-byte file announcing one 32768 x 32768 page made
+    /// the reader allocate the 4 GiB of its floats (within the default limit) before reading a byte.
+    /// Now an uncompressed page must fit in the file, and a compressed one in 65536 times the file.
+    func testPageLargerThanTheFileCanHoldIsRejectedBeforeAllocation() throws {
+        let url = makeTemporaryFolder(self).appendingPathComponent("hostile.tif")
+        var page = HandTIFF.page(width: 32768, height: 32768, data: [UInt8](repeating: 0, count: 16))
+        write(HandTIFF.make([page]), to: url)
+        let size = HandTIFF.make([page]).count
+        assertTIFFError(.truncated, page: 0, ["hostile.tif: page 0:",
+                                              "32768 x 32768 uint8 samples (1073741824 bytes), cannot lie in the \(size)-byte file",
+                                              "strip 0's", "run past the end of the file (\(size) bytes)"]) {
+            try ImageStack.read(from: url)
+        }
+        assertTIFFError(.truncated, page: 0, ["cannot lie in the \(size)-byte file"]) { _ = try TIFFPageReader(path: url.path) }
+        // A tile is decoded whole: 16 x 16 pixels in one 16384 x 16384 tile would need 256 MiB.
+        var tiled = HandTIFF.page(width: 16, height: 16, data: [UInt8](repeating: 0, count: 64))
+        tiled.entries[322] = (4, [16384])
+        tiled.entries[323] = (4, [16384])
+        tiled.entries[324] = (4, [8])
+        tiled.entries[325] = (4, [64])
+        tiled.entries[273] = nil
+        tiled.entries[278] = nil
+        write(HandTIFF.make([tiled]), to: url)
+        assertTIFFError(.truncated, page: 0, ["16 x 16 uint8 samples (268435456 bytes with tiles), cannot lie in the"]) {
+            try ImageStack.read(from: url)
+        }
+        write(HandTIFF.make([page]), to: url)
+        page.entries[259] = (3, [8])   // deflate
+        write(HandTIFF.make([page]), to: url)
+        assertTIFFError(.corrupt, page: 0, ["hostile.tif: page 0:",
+                                            "32768 x 32768 uint8 samples (1073741824 bytes) cannot be decoded from a \(size)-byte file (more than 65536 times its size)"]) {
             try ImageStack.read(from: url)
         }
     }

@@ -30,6 +30,8 @@ public final class TIFFPageReader {
     private let checks: TIFFStackReader
     private let fd: Int32
     private let layout: TIFFFileLayout
+    /// The file's size in bytes.
+    var fileSize: Int { layout.size }
     private let handle: LibTIFFHandle
     private var currentPage = 0
 
@@ -71,6 +73,7 @@ public final class TIFFPageReader {
             throw checks.fail(.absurdDimensions, page: 0,
                               "\(directoryCount) page(s) of \(info.width) x \(info.height): a single page would need more than the limit of \(limits.maxTotalBytes) bytes", sink)
         }
+        try checks.checkPixelDataFits(handle, layout, info: info, page: 0)
         self.path = path
         self.checks = checks
         self.fd = fd
@@ -118,6 +121,7 @@ public final class TIFFPageReader {
             throw checks.fail(.inconsistentPages, page: page,
                               "sample format \(info.format.rawValue) differs from page 0's \(format.rawValue)", sink)
         }
+        try checks.checkPixelDataFits(handle, layout, info: info, page: page)
         if info.tiled {
             try checks.readTiles(handle, layout, info: info, page: page, into: destination)
         } else {

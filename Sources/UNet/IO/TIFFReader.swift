@@ -72,14 +72,56 @@ struct TIFFStackReader {
             throw fail(.absurdDimensions, page: 0,
                        "\(reader.pages) page(s) of \(reader.width) x \(reader.height) would need more than the limit of \(limits.maxTotalBytes) bytes")
         }
-        var stack = ImageStack(width: reader.width, height: reader.height, pages: reader.pages,
-                               pixels: [Float](repeating: 0, count: total), format: reader.format)
-        try stack.pixels.withUnsafeMutableBufferPointer { buffer in
-            for page in 0..<reader.pages {
+        // The stack grows page by page as pages decode, so that a small file announcing many large
+        // pages (directories are a few bytes each) fails at its first bad page, not after allocating
+        // them all. Reserving one float per byte of the file covers an uncompressed stack at once.
+        var pixels: [Float] = []
+        pixels.reserveCapacity(min(total, max(pixelsPerPage, reader.fileSize)))
+        for page in 0..<reader.pages {
+            pixels.append(contentsOf: repeatElement(0, count: pixelsPerPage))
+            try pixels.withUnsafeMutableBufferPointer { buffer in
                 try reader.readPage(page, into: buffer.baseAddress! + page * pixelsPerPage)
             }
         }
-        return stack
+        return ImageStack(width: reader.width, height: reader.height, pages: reader.pages, pixels: pixels,
+                          format: reader.format)
+    }
+
+    /// How many times its own size a file's compressed pixel data is taken to decode to at most; a
+    /// page announcing more is rejected as corrupt before its pixels are allocated. (Deflate tops out
+    /// near 1032:1, LZW near 2730:1, PackBits at 64:1.)
+    static let maximumExpansion = 1 << 16
+
+    /// Rejects a page whose decoded size the file cannot hold (uncompressed: more bytes than the file
+    /// has; compressed: more than `maximumExpansion` times the file), before anything of that size is
+    /// allocated: a header of a few bytes must not make the reader allocate gigabytes.
+    func checkPixelDataFits(_ h: LibTIFFHandle, _ layout: TIFFFileLayout, info: TIFFPageInfo, page: Int) throws {
+        // A tile is decoded whole, so a tile larger than the page counts with its own size.
+        var strileBytes = 0, striles = 0
+        if info.tiled {
+            // Tiles beyond the per-side limit are reported by readTiles.
+            if let tw = h.u32(TIFFTAG_TILEWIDTH), let th = h.u32(TIFFTAG_TILELENGTH),
+               Int(tw) <= limits.maxSide, Int(th) <= limits.maxSide {
+                strileBytes = Int(tw) * Int(th) * info.format.bytesPerSample
+                striles = Int(TIFFNumberOfTiles(h.tif))
+            }
+        } else {
+            let rows = min(Int(h.u32Defaulted(TIFFTAG_ROWSPERSTRIP) ?? UInt32.max), info.height)
+            strileBytes = rows * info.width * info.format.bytesPerSample
+            striles = Int(TIFFNumberOfStrips(h.tif))
+        }
+        let decoded = max(info.width * info.height * info.format.bytesPerSample, strileBytes)   // sides <= maxSide
+        let expansion = info.uncompressed ? 1 : Self.maximumExpansion
+        let (bound, overflow) = layout.size.multipliedReportingOverflow(by: expansion)
+        guard !overflow, decoded > bound else { return }
+        let what = "\(info.width) x \(info.height) \(info.format.rawValue) samples (\(decoded) bytes\(info.tiled ? " with tiles" : ""))"
+        guard info.uncompressed else {
+            throw fail(.corrupt, page: page,
+                       "\(what) cannot be decoded from a \(layout.size)-byte file (more than \(expansion) times its size)", h.sink)
+        }
+        // Name the first strip or tile that runs past the end of the file, as a failed read would.
+        throw pixelDataFailure(h, layout, info: info, page: page, striles: 0..<min(striles, 1 << 16), decodedBytes: strileBytes,
+                               "the uncompressed pixel data, \(what), cannot lie in the \(layout.size)-byte file")
     }
 
     func fail(_ kind: TIFFError.Kind, page: Int? = nil, _ message: String,

@@ -164,8 +164,18 @@ public struct CheckpointSummary: Sendable {
     /// - Parameter seed: seeds the model's initialization (overwritten by the weights) and its
     ///   dropout's random stream.
     /// - Throws: `UNetCheckpointError.Problem.weightsDoNotFit` when the weights are of another
-    ///   architecture than the metadata says; `SafeTensorsError` when the tensor data cannot be read.
+    ///   architecture than the metadata says (`.tooFewWeights`, before the network is built, when the
+    ///   file holds fewer weights than the architecture's bottleneck alone); `SafeTensorsError` when the tensor data cannot be read.
     public func makeModel(seed: UInt64 = 0) throws -> UNetModel {
+        // The bottleneck's second convolution alone has 9 * F^2 weights (F: the deepest level's
+        // filters). A file holding fewer cannot fit, and its header must not make us build (allocate)
+        // a network of any size the configuration allows (base 256, depth 6: billions of weights).
+        let deepest = model.filters(atLevel: model.depth)
+        let needed = 9 * deepest * deepest
+        let held = modelTensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        guard held >= needed else {
+            throw UNetCheckpointError(path: path, problem: .tooFewWeights(model: model, held: held, needed: needed))
+        }
         var rng = SeededGenerator(seed: seed)
         let network = UNetModel(configuration: model, generator: &rng)
         do {
@@ -205,6 +215,9 @@ public struct UNetCheckpointError: Error, CustomStringConvertible, Equatable, Se
         case invalidTrainingConfiguration(TrainingConfigurationError)
         /// The weights are not those of the architecture the metadata describes.
         case weightsDoNotFit(model: UNetConfiguration, CheckpointError.Problem)
+        /// The file holds `held` model weights, fewer than the `needed` of the architecture's bottleneck
+        /// convolution alone: it cannot hold the model its metadata describes.
+        case tooFewWeights(model: UNetConfiguration, held: Int, needed: Int)
     }
 
     /// `"<path>: <problem>"`, one line.
@@ -221,6 +234,8 @@ public struct UNetCheckpointError: Error, CustomStringConvertible, Equatable, Se
             message = "not a training checkpoint (no '\(MetadataKey.training)' in its metadata): it cannot be resumed"
         case let .invalidTrainingConfiguration(error):
             message = error.description
+        case let .tooFewWeights(model, held, needed):
+            message = "the weights do not fit the model its metadata describes (\(model.summary)): the file holds \(held) model weights, its bottleneck alone needs \(needed)"
         case let .weightsDoNotFit(model, mismatch):
             message = "the weights do not fit the model its metadata describes (\(model.summary)): \(mismatch.summary)"
         }
