@@ -32,10 +32,12 @@ let package = Package(
                            library("MPICollective"), .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "CLICore", exclude: ["main.swift"], packageAccess: false,
             swiftSettings: v5 + [.unsafeFlags(["-package-name", rootPackageName])]),
-        .executableTarget(name: "FuzzTIFF", dependencies: [library("UNet")], path: "Targets/FuzzTIFF", swiftSettings: v5),
-        .executableTarget(name: "FuzzSafeTensors", dependencies: [library("UNet"), library("NN"), library("Tensor")],
+        // Starting libFuzzer and the seed request, shared by every target.
+        .target(name: "FuzzSupport", path: "Support", swiftSettings: v5),
+        .executableTarget(name: "FuzzTIFF", dependencies: ["FuzzSupport", library("UNet")], path: "Targets/FuzzTIFF", swiftSettings: v5),
+        .executableTarget(name: "FuzzSafeTensors", dependencies: ["FuzzSupport", library("UNet"), library("NN"), library("Tensor")],
                           path: "Targets/FuzzSafeTensors", swiftSettings: v5),
-        .executableTarget(name: "FuzzJSON", dependencies: [library("NN")], path: "Targets/FuzzJSON", swiftSettings: v5),
-        .executableTarget(name: "FuzzCLI", dependencies: ["CLICore"], path: "Targets/FuzzCLI", swiftSettings: v5),
+        .executableTarget(name: "FuzzJSON", dependencies: ["FuzzSupport", library("NN")], path: "Targets/FuzzJSON", swiftSettings: v5),
+        .executableTarget(name: "FuzzCLI", dependencies: ["FuzzSupport", "CLICore"], path: "Targets/FuzzCLI", swiftSettings: v5),
     ]
 )

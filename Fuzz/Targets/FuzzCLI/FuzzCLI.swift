@@ -4,6 +4,7 @@
 // that parses must be a valid 0-based inclusive range. Nothing is run.
 // With FUZZ_WRITE_SEEDS=<folder> in the environment it writes its seed files there and exits.
 import Foundation
+import FuzzSupport
 @testable import CLICore
 #if canImport(Glibc)
 import Glibc
@@ -40,8 +41,7 @@ private let seeds: [[String]] = [
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzCLIInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMutableRawPointer?) -> Int32 {
-    if let variable = getenv("FUZZ_WRITE_SEEDS") {
-        let folder = String(cString: variable)
+    if let folder = requestedSeedFolder {
         for (i, seed) in seeds.enumerated() {
             _ = FileManager.default.createFile(atPath: "\(folder)/seed-\(i).args", contents: Data(seed.joined(separator: "\n").utf8))
         }
@@ -51,16 +51,7 @@ public func fuzzCLIInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMu
     return 0
 }
 
-// SwiftPM links an executable target's entry point as `FuzzCLI_main`; libFuzzer's driver is started
-// from it (LLVMFuzzerRunDriver), since this file has no top-level code.
-@_silgen_name("LLVMFuzzerRunDriver")
-private func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
-                             _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                             _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
 @_cdecl("FuzzCLI_main")
 public func FuzzCLIMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv, fuzzCLI)
+    runFuzzer(argc, argv, fuzzCLI)
 }

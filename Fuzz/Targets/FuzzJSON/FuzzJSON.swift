@@ -4,6 +4,7 @@
 // through the writer's string encoding.
 // With FUZZ_WRITE_SEEDS=<folder> in the environment it writes its seed files there and exits.
 import Foundation
+import FuzzSupport
 @testable import NN
 #if canImport(Glibc)
 import Glibc
@@ -71,8 +72,7 @@ private let seeds: [String] = [
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzJSONInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMutableRawPointer?) -> Int32 {
-    if let variable = getenv("FUZZ_WRITE_SEEDS") {
-        let folder = String(cString: variable)
+    if let folder = requestedSeedFolder {
         for (i, seed) in seeds.enumerated() {
             _ = FileManager.default.createFile(atPath: "\(folder)/seed-\(i).json", contents: Data(seed.utf8))
         }
@@ -82,16 +82,7 @@ public func fuzzJSONInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeM
     return 0
 }
 
-// SwiftPM links an executable target's entry point as `FuzzJSON_main`; libFuzzer's driver is started
-// from it (LLVMFuzzerRunDriver), since this file has no top-level code.
-@_silgen_name("LLVMFuzzerRunDriver")
-private func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
-                             _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                             _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
 @_cdecl("FuzzJSON_main")
 public func FuzzJSONMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv, fuzzJSON)
+    runFuzzer(argc, argv, fuzzJSON)
 }

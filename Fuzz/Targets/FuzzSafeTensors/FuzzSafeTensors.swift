@@ -6,6 +6,7 @@
 // -malloc_limit_mb) is a finding.
 // With FUZZ_WRITE_SEEDS=<folder> in the environment it writes its seed files there and exits.
 import Foundation
+import FuzzSupport
 import NN
 import Tensor
 import UNet
@@ -115,8 +116,7 @@ private func writeSeeds(to folder: String) throws {
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzSafeTensorsInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMutableRawPointer?) -> Int32 {
-    if let variable = getenv("FUZZ_WRITE_SEEDS") {
-        let folder = String(cString: variable)
+    if let folder = requestedSeedFolder {
         do { try writeSeeds(to: folder) } catch { fatalError("writing seeds: \(error)") }
         exit(0)
     }
@@ -124,16 +124,7 @@ public func fuzzSafeTensorsInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: 
     return 0
 }
 
-// SwiftPM links an executable target's entry point as `FuzzSafeTensors_main`; libFuzzer's driver is started
-// from it (LLVMFuzzerRunDriver), since this file has no top-level code.
-@_silgen_name("LLVMFuzzerRunDriver")
-private func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
-                             _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                             _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
 @_cdecl("FuzzSafeTensors_main")
 public func FuzzSafeTensorsMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv, fuzzSafeTensors)
+    runFuzzer(argc, argv, fuzzSafeTensors)
 }

@@ -3,6 +3,7 @@
 // type, an ASan report, an allocation past -malloc_limit_mb) is a finding.
 // With FUZZ_WRITE_SEEDS=<folder> in the environment it writes its seed files there and exits.
 import Foundation
+import FuzzSupport
 import UNet
 #if canImport(Glibc)
 import Glibc
@@ -119,8 +120,7 @@ private func handMadeTIFF(_ entries: [UInt16: [UInt32]], data: [UInt8]) -> [UInt
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzTIFFInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMutableRawPointer?) -> Int32 {
-    if let variable = getenv("FUZZ_WRITE_SEEDS") {
-        let folder = String(cString: variable)
+    if let folder = requestedSeedFolder {
         do { try writeSeeds(to: folder) } catch { fatalError("writing seeds: \(error)") }
         exit(0)
     }
@@ -128,16 +128,7 @@ public func fuzzTIFFInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeM
     return 0
 }
 
-// SwiftPM links an executable target's entry point as `FuzzTIFF_main`; libFuzzer's driver is started
-// from it (LLVMFuzzerRunDriver), since this file has no top-level code.
-@_silgen_name("LLVMFuzzerRunDriver")
-private func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
-                             _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                             _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
 @_cdecl("FuzzTIFF_main")
 public func FuzzTIFFMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv, fuzzTIFF)
+    runFuzzer(argc, argv, fuzzTIFF)
 }
