@@ -87,3 +87,44 @@ final class TIFFPageStreamTests: XCTestCase {
         }
     }
 }
+
+/// NaN or infinite pixels in a float stack are named (file, page, position) before anything is
+/// trained or predicted on them, instead of surfacing as a diverged loss or NaN probabilities.
+final class NonFiniteIntensityTests: XCTestCase {
+    func floatStack(pages: Int, bad: (page: Int, x: Int, y: Int, value: Float)?) -> ImageStack {
+        var pixels = (0..<(pages * 12 * 10)).map { Float($0 % 17) / 16 }
+        if let bad { pixels[bad.page * 120 + bad.y * 12 + bad.x] = bad.value }
+        return ImageStack(width: 12, height: 10, pages: pages, pixels: pixels, format: .float32)
+    }
+
+    func testDatasetFolderWithANaNPixelIsRejectedNamingIt() throws {
+        let folder = makeTemporaryFolder(self)
+        try floatStack(pages: 4, bad: (2, 5, 7, .nan)).write(to: folder.appendingPathComponent(ISBIDataset.volumeFileName))
+        let labels = ImageStack(width: 12, height: 10, pages: 4, pixels: (0..<480).map { $0 % 3 == 0 ? 0 : 255 }, format: .uint8)
+        try labels.write(to: folder.appendingPathComponent(ISBIDataset.labelsFileName))
+        XCTAssertThrowsError(try ISBIDataset(folder: folder)) { error in
+            guard case let .nonFiniteIntensity(file, page, value, x, y)? = error as? ISBIDatasetError else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertTrue(file.hasSuffix(ISBIDataset.volumeFileName))
+            XCTAssertEqual([page, x, y], [2, 5, 7])
+            XCTAssertTrue(value.isNaN)
+            XCTAssertTrue("\(error)".contains("page 2: pixel (x 5, y 7) is nan; expected finite intensities"), "\(error)")
+        }
+        XCTAssertNoThrow(try floatStack(pages: 2, bad: nil).requireFiniteIntensities(file: "ok.tif"))
+    }
+
+    func testPredictingAStackWithAnInfinitePixelStopsAtThatPage() throws {
+        let folder = makeTemporaryFolder(self)
+        let input = folder.appendingPathComponent("volume.tif").path
+        let output = folder.appendingPathComponent("out.tif").path
+        try floatStack(pages: 3, bad: (1, 0, 9, .infinity)).write(path: input)
+        var rng = SeededGenerator(seed: 1)
+        let segmenter = Segmenter(model: UNetModel(configuration: UNetConfiguration(baseFilters: 2, depth: 1), generator: &rng),
+                                  tileSize: 16)
+        XCTAssertThrowsError(try segmenter.predictPages(input: input, output: output)) { error in
+            XCTAssertEqual(error as? ISBIDatasetError, .nonFiniteIntensity(file: input, page: 1, value: .infinity, x: 0, y: 9))
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["volume.tif"], "no output, no temporary file")
+    }
+}

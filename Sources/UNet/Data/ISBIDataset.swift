@@ -71,6 +71,9 @@ public enum ISBIDatasetError: Error, CustomStringConvertible, Equatable, Sendabl
     case labelMismatch(file: String, message: String)
     /// The requested validation slices do not fit the stack.
     case invalidSplit(message: String)
+    /// An image pixel (of a float stack) is NaN or infinite: it cannot be normalized, trained on or
+    /// predicted.
+    case nonFiniteIntensity(file: String, page: Int, value: Float, x: Int, y: Int)
 
     /// A message naming the file, the page and the problem.
     public var description: String {
@@ -82,6 +85,8 @@ public enum ISBIDatasetError: Error, CustomStringConvertible, Equatable, Sendabl
             return "\(file): \(message)"
         case let .invalidSplit(message):
             return "invalid train/validation split: \(message)"
+        case let .nonFiniteIntensity(file, page, value, x, y):
+            return "\(file): page \(page): pixel (x \(x), y \(y)) is \(value); expected finite intensities"
         }
     }
 }
@@ -140,7 +145,8 @@ public struct ISBIDataset: Sendable {
     ///   - validationSlices: slice indices held out for validation; `nil` for
     ///     `defaultValidationSlices(pageCount:)`. Must lie within the stack and leave a training slice.
     ///   - loadTest: whether to read `test-volume.tif` when present.
-    /// - Throws: `TIFFError` for unreadable stacks, `ISBIDatasetError` for bad labels or a bad split.
+    /// - Throws: `TIFFError` for unreadable stacks, `ISBIDatasetError` for bad labels, NaN or infinite
+    ///   image pixels, or a bad split.
     public init(folder: URL, validationSlices: ClosedRange<Int>? = nil, loadTest: Bool = true,
                 limits: TIFFReadLimits = .default) throws {
         let volumeURL = folder.appendingPathComponent(Self.volumeFileName)
@@ -152,6 +158,8 @@ public struct ISBIDataset: Sendable {
         if loadTest && FileManager.default.fileExists(atPath: testURL.path) {
             test = try ImageStack.read(from: testURL, limits: limits)
         }
+        try volume.requireFiniteIntensities(file: volumeURL.path)
+        try test?.requireFiniteIntensities(file: testURL.path)
         try self.init(volume: volume, labels: labels, test: test, validationSlices: validationSlices,
                       labelsName: labelsURL.path)
     }

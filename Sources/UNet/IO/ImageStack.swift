@@ -110,6 +110,16 @@ public struct ImageStack: Equatable, Sendable {
         return lo <= hi ? lo...hi : nil
     }
 
+    /// Throws `ISBIDatasetError.nonFiniteIntensity` naming `file`, the page and the position of the
+    /// first NaN or infinite pixel (only float stacks can hold one).
+    public func requireFiniteIntensities(file: String) throws {
+        guard format == .float32 else { return }
+        let pageSize = width * height
+        guard let i = pixels.firstIndex(where: { !$0.isFinite }) else { return }
+        throw ISBIDatasetError.nonFiniteIntensity(file: file, page: i / pageSize, value: pixels[i],
+                                                  x: i % pageSize % width, y: i % pageSize / width)
+    }
+
     /// The stack with values mapped to [0, 1], as `.float32`.
     ///
     /// Integer formats are divided by their full range (255 or 65535), so a given raw value always maps to

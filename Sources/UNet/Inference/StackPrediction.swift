@@ -34,7 +34,8 @@ extension Segmenter {
     ///     probabilities (for previews).
     ///   - progress: called on rank 0 after each page is written, with (done, total).
     /// - Returns: the stack's page count, width and height.
-    /// - Throws: `TIFFError` for an unreadable input or an unwritable output.
+    /// - Throws: `TIFFError` for an unreadable input or an unwritable output, and
+    ///   `ISBIDatasetError.nonFiniteIntensity` for a NaN or infinite pixel in a float input.
     @discardableResult
     public func predictPages(input: String, output: String, collective: Collective = SingleProcess(),
                              onPage: ((Int, ImagePlane, [Float]) throws -> Void)? = nil,
@@ -48,6 +49,10 @@ extension Segmenter {
             let owner = page % collective.size
             if owner == collective.rank {
                 var pixels = try reader.readPage(page)
+                if reader.format == .float32, let i = pixels.firstIndex(where: { !$0.isFinite }) {
+                    throw ISBIDatasetError.nonFiniteIntensity(file: input, page: page, value: pixels[i],
+                                                              x: i % width, y: i / width)
+                }
                 pixels.withUnsafeMutableBufferPointer { normalization.apply(to: $0) }
                 let image = ImagePlane(width: width, height: height, pixels: pixels)
                 let probability = classProbability(image).pixels
