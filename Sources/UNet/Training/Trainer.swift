@@ -208,12 +208,13 @@ public final class Trainer {
             let improved = record.meanValidationJaccard > (bestRecord?.meanValidationJaccard ?? -1)
             history.append(record)
             report(.epoch(record))
-            try writeLogs()
             if improved {
                 try saveCheckpoint(to: bestCheckpoint)
                 report(.checkpoint(bestCheckpoint))
             }
             try saveCheckpoint(to: lastCheckpoint)
+            // After the checkpoints: when one cannot be written, the logs still end where it does.
+            try writeLogs()
             if configuration.patience > 0, let best = bestRecord, epoch - best.epoch >= configuration.patience {
                 report(.message("early stopping: no better mean validation Jaccard for \(configuration.patience) epochs (best \(String(format: "%.4f", best.meanValidationJaccard)) at epoch \(best.epoch))"))
                 return .earlyStopped(bestEpoch: best.epoch)
