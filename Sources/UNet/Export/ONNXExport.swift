@@ -49,11 +49,17 @@ public enum ONNXExport {
     /// - Throws: `ONNXExportError` when a weight (after folding batch norm) is not finite, or when the
     ///   model is too large for one protobuf file.
     public static func data(for model: UNetModel, probabilities: Bool = false, producerVersion: String = "") throws -> [UInt8] {
+        try data(for: model, probabilities: probabilities, logits: true, producerVersion: producerVersion)
+    }
+
+    /// The encoded model; with `logits: false` (and `probabilities: true`) `probabilities` is the only
+    /// output, as the bioimage.io package wants it.
+    package static func data(for model: UNetModel, probabilities: Bool, logits: Bool, producerVersion: String) throws -> [UInt8] {
         let weightBytes = model.parameterCount * 4
         guard weightBytes < maximumBytes - 1_000_000 else {
             throw ONNXExportError(problem: .tooLarge(bytes: weightBytes))
         }
-        let graph = try self.graph(for: model, probabilities: probabilities)
+        let graph = try self.graph(for: model, probabilities: probabilities, logits: logits)
         let configuration = model.configuration
         let json = (try? JSONEncoder().encode(configuration)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let onnx = ONNX.Model(
@@ -115,8 +121,10 @@ public enum ONNXExport {
         return result
     }
 
-    /// The graph of `model` (evaluation mode). See `ONNXExport`.
-    package static func graph(for model: UNetModel, probabilities: Bool) throws -> ONNX.Graph {
+    /// The graph of `model` (evaluation mode). See `ONNXExport`. With `logits: false` the head's
+    /// output is internal and `probabilities` the only output (`probabilities` must be true).
+    package static func graph(for model: UNetModel, probabilities: Bool, logits: Bool = true) throws -> ONNX.Graph {
+        precondition(logits || probabilities, "ONNXExport.graph: the graph needs an output")
         let c = model.configuration
         var builder = GraphBuilder(activation: c.activation, pads: c.padding == .same ? 1 : 0)
         var x = inputName
@@ -153,10 +161,11 @@ public enum ONNXExport {
                                               outputAxis: 0, name: "head")
         let hw = builder.constant("head.weight", model.head.weight.shape, headWeight)
         let hb = builder.constant("head.bias", [headBias.count], headBias)
-        builder.graph.nodes.append(ONNX.Node("Conv", name: "head", inputs: [x, hw, hb], outputs: [logitsName], attributes: [
+        let headOutput = logits ? logitsName : "head/Conv"
+        builder.graph.nodes.append(ONNX.Node("Conv", name: "head", inputs: [x, hw, hb], outputs: [headOutput], attributes: [
             .init("kernel_shape", .ints([1, 1])), .init("pads", .ints([0, 0, 0, 0])), .init("strides", .ints([1, 1]))]))
         if probabilities {
-            builder.graph.nodes.append(ONNX.Node("Softmax", name: "softmax", inputs: [logitsName], outputs: [probabilitiesName],
+            builder.graph.nodes.append(ONNX.Node("Softmax", name: "softmax", inputs: [headOutput], outputs: [probabilitiesName],
                                                  attributes: [.init("axis", .int(1))]))
         }
 
@@ -166,7 +175,7 @@ public enum ONNXExport {
         let outputSides: [ONNX.Dimension] = c.padding == .same
             ? [.parameter("height"), .parameter("width")] : [.parameter("out_height"), .parameter("out_width")]
         let outputShape = [batch, .value(c.classes)] + outputSides
-        builder.graph.outputs = [ONNX.ValueInfo(name: logitsName, shape: outputShape)]
+        builder.graph.outputs = logits ? [ONNX.ValueInfo(name: logitsName, shape: outputShape)] : []
         if probabilities { builder.graph.outputs.append(ONNX.ValueInfo(name: probabilitiesName, shape: outputShape)) }
         return builder.graph
     }
