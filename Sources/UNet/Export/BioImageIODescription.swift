@@ -66,7 +66,7 @@ enum BioImageIODescription {
         if !(n.offset == 0 && n.scale == 1) {
             // The trainer computes (v - offset) * scale; scale_linear computes gain * v + offset.
             preprocessing.append(.map([("id", .string("scale_linear")), ("kwargs", .map([
-                ("gain", .double(decimal(n.scale))), ("offset", .double(decimal(-n.offset * n.scale))),
+                ("gain", .double(decimal(n.scale))), ("offset", .double(n.offset == 0 ? 0 : decimal(-n.offset * n.scale))),
             ]))]))
         }
         let channelDescription = c.inputChannels == 1 ? "one EM slice" : "a slice and its neighbours as channels"

@@ -23,7 +23,8 @@ enum BioImageIODocumentation {
         if n.offset == 0 && n.scale == 1 {
             md += "- **Preprocessing**: none: the network takes intensities in [0, 1] as they are.\n"
         } else {
-            md += "- **Preprocessing** (`scale_linear`): (value - \(number(n.offset))) * \(number(n.scale)), which maps the raw range "
+            let formula = n.offset == 0 ? "value * \(number(n.scale))" : "(value - \(number(n.offset))) * \(number(n.scale))"
+            md += "- **Preprocessing** (`scale_linear`): \(formula), which maps the raw range "
                 + "to [0, 1] as swift-unet did for training (8-bit data divided by 255, 16-bit by 65535, float data by its range).\n"
         }
         let output = probabilities ? "`\(ONNXExport.probabilitiesName)`: the softmax over the classes (part of the ONNX graph)"
