@@ -117,8 +117,7 @@ struct Export: ParsableCommand {
         }
         let output = try outputFile(path, flag: "--bioimageio")
         let model = try summary.makeModel()
-        let side = BioImageIOPackage.testImageSide(for: summary.model)
-        let (image, note) = BioImageIOTestImage.forCheckpoint(summary, side: side)
+        let (image, note) = BioImageIOTestImage.forCheckpoint(summary)
         if let note { print("Test image: synthetic EM (\(note))") }
         let package: BioImageIOPackage
         do {

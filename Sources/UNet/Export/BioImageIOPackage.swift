@@ -24,8 +24,7 @@ import Tensor
 /// ```swift
 /// let checkpoint = try CheckpointSummary.load(path: "runs/x/best.safetensors")
 /// let model = try checkpoint.makeModel()
-/// let side = BioImageIOPackage.testImageSide(for: checkpoint.model)
-/// let (image, _) = BioImageIOTestImage.forCheckpoint(checkpoint, side: side)
+/// let (image, _) = BioImageIOTestImage.forCheckpoint(checkpoint)   // a crop of the training data
 /// let package = try BioImageIOPackage(model: model, metadata: .defaults(for: checkpoint.model),
 ///                                     testImage: image, probabilities: true, checkpoint: checkpoint)
 /// try package.write(to: URL(fileURLWithPath: "model.zip"))

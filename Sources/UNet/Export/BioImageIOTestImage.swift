@@ -93,23 +93,33 @@ public struct BioImageIOTestImage: Sendable, Equatable {
                                    origin: "the centre \(side) x \(side) crop of \(pages) of \(URL(fileURLWithPath: path).lastPathComponent) (\(reader.width) x \(reader.height), \(reader.format.rawValue)), the training data")
     }
 
-    /// The image for a checkpoint's package: a crop of the first slice of the training data it
-    /// records (`train-volume.tif` in `checkpoint.recordedDataFolder`) when that file is readable and
-    /// large enough, else a synthetic EM slice. `note` says why the synthetic image was used (nil
-    /// when the training data was).
-    public static func forCheckpoint(_ checkpoint: CheckpointSummary, side: Int) -> (image: BioImageIOTestImage, note: String?) {
-        let channels = checkpoint.model.inputChannels
+    /// The image for a checkpoint's package: the centre crop of the first slice of the training data
+    /// it records (`train-volume.tif` in `checkpoint.recordedDataFolder`) when that file is readable
+    /// and its pages hold a side the package declares (`BioImageIOPackage.testImageSide(for:)`, or
+    /// the largest declared side that fits), else a synthetic EM slice of the preferred side. `note`
+    /// says why the synthetic image was used (nil when the training data was).
+    public static func forCheckpoint(_ checkpoint: CheckpointSummary) -> (image: BioImageIOTestImage, note: String?) {
+        let c = checkpoint.model
+        let channels = c.inputChannels
+        let preferred = BioImageIOPackage.testImageSide(for: c)
         guard let folder = checkpoint.recordedDataFolder else {
-            return (synthetic(side: side, channels: channels), "the checkpoint records no training data folder")
+            return (synthetic(side: preferred, channels: channels), "the checkpoint records no training data folder")
         }
         let path = folder.appendingPathComponent(ISBIDataset.volumeFileName).path
         guard FileManager.default.isReadableFile(atPath: path) else {
-            return (synthetic(side: side, channels: channels), "\(path) is not readable")
+            return (synthetic(side: preferred, channels: channels), "\(path) is not readable")
         }
         do {
-            return (try crop(ofStack: path, side: side, channels: channels), nil)
+            let reader = try TIFFPageReader(path: path)
+            let g = BioImageIOPackage.geometry(c)
+            let fitting = min(preferred, g.min + (min(reader.width, reader.height) - g.min) / g.step * g.step)
+            guard fitting >= g.min else {
+                return (synthetic(side: preferred, channels: channels),
+                        "the pages of \(path) (\(reader.width) x \(reader.height)) are smaller than the model's smallest input, \(g.min) x \(g.min)")
+            }
+            return (try crop(ofStack: path, side: fitting, channels: channels), nil)
         } catch {
-            return (synthetic(side: side, channels: channels), "\(error)")
+            return (synthetic(side: preferred, channels: channels), "\(error)")
         }
     }
 }

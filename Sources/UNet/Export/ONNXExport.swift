@@ -61,7 +61,9 @@ public enum ONNXExport {
         }
         let graph = try self.graph(for: model, probabilities: probabilities, logits: logits)
         let configuration = model.configuration
-        let json = (try? JSONEncoder().encode(configuration)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]  // the same model gives the same bytes
+        let json = (try? encoder.encode(configuration)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let onnx = ONNX.Model(
             irVersion: Int64(irVersion), opset: Int64(opset), producerName: "swift-unet", producerVersion: producerVersion,
             docString: "\(configuration.summary); input heights and widths: \(sizeRule(configuration))",

@@ -33,9 +33,13 @@ package struct ZipArchive {
     /// The most entries the classic end-of-central-directory record can count.
     package static let maximumEntries = Int(UInt16.max) - 1
 
+    /// The largest archive this one may become (`maximumBytes`; smaller in tests).
+    private let limit: Int
+
     /// An empty archive whose entries are dated `modified` (in UTC; DOS times have 2-second steps and
-    /// start in 1980, so earlier dates are written as 1980-01-01).
-    package init(modified: Date) {
+    /// start in 1980, so earlier dates are written as 1980-01-01), at most `maximumBytes` long.
+    package init(modified: Date, maximumBytes: Int = ZipArchive.maximumBytes) {
+        limit = min(maximumBytes, Self.maximumBytes)
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: modified)
@@ -63,7 +67,7 @@ package struct ZipArchive {
         guard !entries.contains(where: { $0.name == name }) else { throw ZipArchiveError.duplicateName(name) }
         guard entries.count < Self.maximumEntries else { throw ZipArchiveError.tooManyEntries(entries.count + 1) }
         let total = byteCount + Self.localHeaderSize + name.utf8.count + bytes.count + Self.centralHeaderSize + name.utf8.count
-        guard total <= Self.maximumBytes else { throw ZipArchiveError.tooLarge(bytes: total) }
+        guard total <= limit else { throw ZipArchiveError.tooLarge(bytes: total) }
         entries.append(Entry(name: name, bytes: bytes, crc32: CRC32.checksum(bytes)))
     }
 
