@@ -32,8 +32,8 @@ final class BioImageIOExportTests: XCTestCase {
             print("BioImageIOExportTests: skipping `bioimageio test`: no `bioimageio` command on PATH (pip install bioimageio.core==0.11.0 onnxruntime 'pydantic<2.12')")
             throw XCTSkip("no `bioimageio` command on PATH")
         }
-        let offline = FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") && run("/usr/bin/unshare", ["-n", "true"]).status == 0
-        let test = offline ? run("/usr/bin/unshare", ["-n", tool, "test", output.path]) : run(tool, ["test", output.path])
+        let offline = FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") && runProcess("/usr/bin/unshare", ["-n", "true"]).status == 0
+        let test = offline ? runProcess("/usr/bin/unshare", ["-n", tool, "test", output.path]) : runProcess(tool, ["test", output.path])
         print("BioImageIOExportTests: `bioimageio test` \(offline ? "offline" : "online") exited \(test.status)")
         XCTAssertEqual(test.status, 0, test.output)
         XCTAssertTrue(test.output.contains("passed"), test.output)
@@ -73,7 +73,7 @@ private func executableOnPath(_ name: String) -> String? {
 }
 
 /// Runs a program to its end; its exit status and its standard output and error together.
-private func run(_ program: String, _ arguments: [String]) -> (status: Int32, output: String) {
+private func runProcess(_ program: String, _ arguments: [String]) -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
