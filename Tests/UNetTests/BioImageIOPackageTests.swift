@@ -276,6 +276,26 @@ final class BioImageIOPackageTests: XCTestCase {
         expect(short, mentioning: "values for")
     }
 
+    func testCropsOfStacksThatDoNotFitAreRefused() throws {
+        let folder = makeTemporaryFolder(self)
+        let file = folder.appendingPathComponent("v.tif")
+        try SyntheticEM(width: 40, height: 30).stacks(count: 2).volume.write(to: file, format: .uint8)
+        XCTAssertThrowsError(try BioImageIOTestImage.crop(ofStack: file.path, side: 32)) { error in
+            XCTAssertTrue("\(error)".contains("40 x 30") && "\(error)".contains(file.path), "\(error)")
+        }
+        XCTAssertThrowsError(try BioImageIOTestImage.crop(ofStack: file.path, side: 16, channels: 3)) { error in
+            XCTAssertTrue("\(error)".contains("2 pages"), "\(error)")
+        }
+        let crop = try BioImageIOTestImage.crop(ofStack: file.path, side: 16, channels: 2)
+        XCTAssertEqual(crop.pixels.count, 2 * 16 * 16)
+        XCTAssertEqual(crop.rawRange, 0...255)
+        XCTAssertThrowsError(try BioImageIOTestImage.crop(ofStack: folder.appendingPathComponent("missing.tif").path, side: 16)) {
+            XCTAssertTrue($0 is TIFFError, "\($0)")
+        }
+        try Data("not a tiff".utf8).write(to: file)
+        XCTAssertThrowsError(try BioImageIOTestImage.crop(ofStack: file.path, side: 16)) { XCTAssertTrue($0 is TIFFError, "\($0)") }
+    }
+
     func testNonFiniteWeightsAreRefused() {
         let c = UNetConfiguration(baseFilters: 2, depth: 1)
         let model = makeModel(c, seed: 6)

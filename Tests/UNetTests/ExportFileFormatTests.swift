@@ -104,6 +104,12 @@ final class ExportFileFormatTests: XCTestCase {
         }
         XCTAssertEqual(small.entries.map(\.name), ["a"])
         XCTAssertEqual(ZipArchive.maximumBytes, 4_294_967_294)
+
+        // The classic end record counts entries in 16 bits.
+        var many = ZipArchive(modified: Date())
+        for i in 0..<ZipArchive.maximumEntries { try many.add("f\(i)", []) }
+        XCTAssertThrowsError(try many.add("one-more", [])) { XCTAssertEqual($0 as? ZipArchiveError, .tooManyEntries(65_535)) }
+        XCTAssertEqual(try TinyZip.read(many.bytes()).count, 65_534)
     }
 
     func testZipArchiveWriteIsAtomic() throws {

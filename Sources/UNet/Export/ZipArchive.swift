@@ -24,6 +24,10 @@ package struct ZipArchive {
 
     /// The entries in the order they are written.
     package private(set) var entries: [Entry] = []
+    /// Their names, for the duplicate check.
+    private var names: Set<String> = []
+    /// The size of the archive's bytes: headers, contents, central directory and end record.
+    package private(set) var byteCount = ZipArchive.endRecordSize
     /// The DOS date and time (local header fields 10-13) of every entry.
     private let dosTime: UInt16
     private let dosDate: UInt16
@@ -64,21 +68,18 @@ package struct ZipArchive {
               !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
             throw ZipArchiveError.invalidName(name)
         }
-        guard !entries.contains(where: { $0.name == name }) else { throw ZipArchiveError.duplicateName(name) }
+        guard !names.contains(name) else { throw ZipArchiveError.duplicateName(name) }
         guard entries.count < Self.maximumEntries else { throw ZipArchiveError.tooManyEntries(entries.count + 1) }
-        let total = byteCount + Self.localHeaderSize + name.utf8.count + bytes.count + Self.centralHeaderSize + name.utf8.count
+        let total = byteCount + Self.localHeaderSize + Self.centralHeaderSize + 2 * name.utf8.count + bytes.count
         guard total <= limit else { throw ZipArchiveError.tooLarge(bytes: total) }
         entries.append(Entry(name: name, bytes: bytes, crc32: CRC32.checksum(bytes)))
+        names.insert(name)
+        byteCount = total
     }
 
     private static let localHeaderSize = 30
     private static let centralHeaderSize = 46
     private static let endRecordSize = 22
-
-    /// The size of the archive's bytes.
-    package var byteCount: Int {
-        entries.reduce(Self.endRecordSize) { $0 + Self.localHeaderSize + Self.centralHeaderSize + 2 * $1.name.utf8.count + $1.bytes.count }
-    }
 
     /// The archive: each entry's local header and content, the central directory, the end record.
     package func bytes() -> [UInt8] {
