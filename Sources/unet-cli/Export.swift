@@ -22,7 +22,8 @@ struct Export: ParsableCommand {
 
             Examples:
               unet export --onnx model.onnx runs/x/best.safetensors --softmax
-              unet export --bioimageio model.zip runs/x/best.safetensors --softmax --author "Ada Lovelace"
+              unet export --bioimageio model.zip runs/x/best.safetensors --softmax \\
+                          --author "Ada Lovelace"
 
             \(ExitStatus.helpTable)
             """)

@@ -334,15 +334,22 @@ final class BioImageIOPackageTests: XCTestCase {
         let offline = (try? runTool("/usr/bin/unshare", ["-n", "true"])) != nil
         print("BioImageIOPackageTests: running `bioimageio test` \(offline ? "offline (unshare -n)" : "with the network as it is (unshare -n unavailable)")")
         let folder = makeTemporaryFolder(self)
-        let cases: [(UNetConfiguration, probabilities: Bool)] = [
-            (UNetConfiguration(baseFilters: 2, depth: 2), true),
-            (UNetConfiguration(baseFilters: 2, depth: 2, padding: .valid, batchNorm: false, activation: .relu, upsampling: .halveChannels), false),
-            (UNetConfiguration(inputChannels: 3, baseFilters: 2, depth: 1), true),
+        // The last case: float data outside [0, 1], so the preprocessing has an offset.
+        var floatImage = BioImageIOTestImage.synthetic(side: BioImageIOPackage.testImageSide(for: UNetConfiguration(baseFilters: 2, depth: 2)))
+        floatImage.pixels = floatImage.pixels.map { $0 * 4 - 100 }
+        floatImage.normalization = IntensityNormalization(format: .float32, range: -100...920)
+        floatImage.rawRange = -100...920
+        let cases: [(UNetConfiguration, probabilities: Bool, image: BioImageIOTestImage?)] = [
+            (UNetConfiguration(baseFilters: 2, depth: 2), true, nil),
+            (UNetConfiguration(baseFilters: 2, depth: 2, padding: .valid, batchNorm: false, activation: .relu, upsampling: .halveChannels), false, nil),
+            (UNetConfiguration(inputChannels: 3, baseFilters: 2, depth: 1), true, nil),
+            (UNetConfiguration(baseFilters: 2, depth: 2), true, floatImage),
         ]
-        for (index, (c, probabilities)) in cases.enumerated() {
+        for (index, (c, probabilities, image)) in cases.enumerated() {
             let side = BioImageIOPackage.testImageSide(for: c)
             let package = try BioImageIOPackage(model: makeModel(c, seed: UInt64(10 + index)), metadata: .defaults(for: c),
-                                                testImage: .synthetic(side: side, channels: c.inputChannels), probabilities: probabilities)
+                                                testImage: image ?? .synthetic(side: side, channels: c.inputChannels), probabilities: probabilities)
+            if image != nil { XCTAssertTrue(package.description.contains("gain: 0.0009803922\n") && !package.description.contains("offset: 0.0\n"), package.description) }
             let url = folder.appendingPathComponent("case\(index).zip")
             try package.write(to: url)
             var status: Int32 = 0
