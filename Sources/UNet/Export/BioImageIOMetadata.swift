@@ -17,7 +17,8 @@ public struct BioImageIOMetadata: Sendable, Equatable {
 
     /// The placeholder author when none is given.
     public static let defaultAuthor = "swift-unet user"
-    /// The default license: swift-unet's own.
+    /// The default license (the repository declares none; users set the one their weights may be
+    /// shared under).
     public static let defaultLicense = "MIT"
 
     /// Creates metadata; the defaults are sensible placeholders (see `defaults(for:)`).
