@@ -221,6 +221,12 @@ final class BioImageIOPackageTests: XCTestCase {
         XCTAssertFalse(readme.contains(folder.path), "no local paths in the package")
         XCTAssertFalse(rdf.contains(folder.path), "no local paths in the package")
 
+        // Pages smaller than the smallest input (52): the synthetic slice, and why.
+        try SyntheticEM(width: 50, height: 80).stacks(count: 1).volume.write(to: data.appendingPathComponent(ISBIDataset.volumeFileName))
+        let (small, smallWhy) = BioImageIOTestImage.forCheckpoint(checkpoint)
+        XCTAssertTrue(small.origin.contains("synthetic EM"), small.origin)
+        XCTAssertTrue(smallWhy?.contains("(50 x 80) are smaller than the model's smallest input, 52 x 52") == true, smallWhy ?? "nil")
+
         // Without readable data: the synthetic slice, and why.
         try FileManager.default.removeItem(at: data)
         let (fallback, why) = BioImageIOTestImage.forCheckpoint(checkpoint)

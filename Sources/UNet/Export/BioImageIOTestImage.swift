@@ -112,11 +112,12 @@ public struct BioImageIOTestImage: Sendable, Equatable {
         do {
             let reader = try TIFFPageReader(path: path)
             let g = BioImageIOPackage.geometry(c)
-            let fitting = min(preferred, g.min + (min(reader.width, reader.height) - g.min) / g.step * g.step)
-            guard fitting >= g.min else {
+            let side = min(reader.width, reader.height)
+            guard side >= g.min else {
                 return (synthetic(side: preferred, channels: channels),
                         "the pages of \(path) (\(reader.width) x \(reader.height)) are smaller than the model's smallest input, \(g.min) x \(g.min)")
             }
+            let fitting = min(preferred, g.min + (side - g.min) / g.step * g.step)
             return (try crop(ofStack: path, side: fitting, channels: channels), nil)
         } catch {
             return (synthetic(side: preferred, channels: channels), "\(error)")
