@@ -277,6 +277,10 @@ final class BioImageIOPackageTests: XCTestCase {
         var nan = BioImageIOTestImage.synthetic(side: side)
         nan.pixels[7] = .nan
         expect(nan, mentioning: "NaN")
+        // Sides are checked before anything is multiplied or allocated.
+        expect(BioImageIOTestImage(pixels: [1], channels: 1, height: Int.max / 2, width: Int.max / 2,
+                                   normalization: IntensityNormalization(format: .uint8, range: nil), rawRange: 0...255, origin: "hostile"),
+               mentioning: "at most 4096")
         var short = BioImageIOTestImage.synthetic(side: side)
         short.pixels.removeLast()
         expect(short, mentioning: "values for")

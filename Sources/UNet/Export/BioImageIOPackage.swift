@@ -48,6 +48,8 @@ public struct BioImageIOPackage {
     }
     /// The input tensor's id.
     public static let inputID = "input"
+    /// The largest test image side accepted (the package is meant to stay small).
+    public static let maximumTestImageSide = 4096
 
     /// The files in package order, `rdf.yaml` first.
     public let files: [(name: String, bytes: [UInt8])]
@@ -80,11 +82,12 @@ public struct BioImageIOPackage {
         guard testImage.channels == c.inputChannels else {
             throw BioImageIOExportError.invalidTestImage("it has \(testImage.channels) channels, the model takes \(c.inputChannels)")
         }
+        for side in [testImage.height, testImage.width] where !geometry.accepts(side) || side > Self.maximumTestImageSide {
+            throw BioImageIOExportError.invalidTestImage(
+                "side \(side) is not a size the package declares (\(geometry.min) + n * \(geometry.step), at most \(Self.maximumTestImageSide))")
+        }
         guard testImage.pixels.count == testImage.channels * testImage.height * testImage.width else {
             throw BioImageIOExportError.invalidTestImage("\(testImage.pixels.count) values for \(testImage.channels) x \(testImage.height) x \(testImage.width)")
-        }
-        for side in [testImage.height, testImage.width] where !geometry.accepts(side) {
-            throw BioImageIOExportError.invalidTestImage("side \(side) is not a size the package declares (\(geometry.min) + n * \(geometry.step))")
         }
         guard testImage.pixels.allSatisfy(\.isFinite) else { throw BioImageIOExportError.invalidTestImage("it has NaN or infinite values") }
 
@@ -98,8 +101,8 @@ public struct BioImageIOPackage {
         let inputShape = [1, testImage.channels, testImage.height, testImage.width]
         testInput = Tensor(shape: inputShape, scalars: testImage.pixels)
         let logits = withoutGradients { model(Tensor(shape: inputShape, scalars: testImage.normalizedPixels)) }
-        let cellProbabilities = logits.softmax(alongAxis: 1)
-        testOutput = probabilities ? cellProbabilities : logits
+        let classProbabilities = logits.softmax(alongAxis: 1)
+        testOutput = probabilities ? classProbabilities : logits
         guard testOutput.scalars.allSatisfy(\.isFinite) else {
             throw BioImageIOExportError.onnx(ONNXExportError(problem: .nonFiniteWeights(name: "the output on the test image")))
         }
@@ -111,7 +114,7 @@ public struct BioImageIOPackage {
         } catch let error as NumpyFileError {
             throw BioImageIOExportError.encoding(error.description)
         }
-        let cover = try Self.cover(testImage, probabilities: cellProbabilities, geometry: geometry)
+        let cover = try Self.cover(testImage, probabilities: classProbabilities, geometry: geometry)
         let readme = BioImageIODocumentation.readme(
             configuration: c, metadata: metadata, testImage: testImage, probabilities: probabilities, geometry: geometry,
             checkpoint: checkpoint, parameterCount: model.parameterCount, producerVersion: producerVersion)
