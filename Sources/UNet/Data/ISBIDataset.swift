@@ -138,6 +138,25 @@ public struct ISBIDataset: Sendable {
         return (pageCount - count)...(pageCount - 1)
     }
 
+    /// The validation slices of fold `fold` of `folds` for a stack of `pageCount` pages: the
+    /// `fold`-th (0-based) of `folds` contiguous blocks, whose sizes differ by at most one (block i is
+    /// `i * pageCount / folds ..< (i + 1) * pageCount / folds`); the other blocks are for training.
+    ///
+    /// - Throws: `ISBIDatasetError.invalidSplit` when `folds < 2`, `fold` is not in `0..<folds`, or
+    ///   there are more folds than pages.
+    public static func foldValidationSlices(pageCount: Int, folds: Int, fold: Int) throws -> ClosedRange<Int> {
+        guard folds >= 2 else {
+            throw ISBIDatasetError.invalidSplit(message: "\(folds) fold(s): cross-validation needs at least 2")
+        }
+        guard fold >= 0 && fold < folds else {
+            throw ISBIDatasetError.invalidSplit(message: "fold \(fold) of \(folds): expected a fold in 0...\(folds - 1) (0-based)")
+        }
+        guard folds <= pageCount else {
+            throw ISBIDatasetError.invalidSplit(message: "\(folds) folds of a stack of \(pageCount) page(s): expected at most \(pageCount) folds (one slice each)")
+        }
+        return (fold * pageCount / folds)...((fold + 1) * pageCount / folds - 1)
+    }
+
     /// Loads the dataset from a folder in the ISBI layout.
     ///
     /// - Parameters:
