@@ -58,6 +58,25 @@ final class MPITests: XCTestCase {
         }
     }
 
+    /// With a warmup, a schedule and a moving average of the weights, two ranks still reach the
+    /// weights (and the average, which the checkpoint holds under the model's names) of one process.
+    func testTwoRanksWithTheRecipeTrainLikeOneProcess() throws {
+        let f = try Fixture.shared()
+        let recipe = ["--no-batch-norm", "--ema", "0.9", "--warmup-epochs", "1", "--schedule", "cosine"]
+        let one = try folder("recipe-one"), two = try folder("recipe-two")
+        let single = try start(trainArguments(data: f.data, out: one, extra: recipe)).finish()
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let job = try start(trainArguments(data: f.data, out: two, extra: recipe), launcher: try mpirun(2)).finish()
+        XCTAssertEqual(job.status, 0, job.stderr)
+        let a = try SafeTensors.read(from: one.appendingPathComponent("last.safetensors").path)
+        let b = try SafeTensors.read(from: two.appendingPathComponent("last.safetensors").path)
+        XCTAssertEqual(a.metadata["optimizer.ema.updates"], b.metadata["optimizer.ema.updates"])
+        XCTAssertTrue(a.names.contains { $0.hasPrefix("optimizer.ema.raw.") })
+        let difference = try largestDifference(one.appendingPathComponent("last.safetensors"),
+                                               two.appendingPathComponent("last.safetensors"))
+        XCTAssertLessThan(difference, 1e-4, "averaged weights after 2 epochs differ by \(difference)")
+    }
+
     /// With synchronized batch norm, two ranks train the batch-norm U-Net as one process does.
     func testTwoRanksWithSyncBatchNormTrainLikeOneProcess() throws {
         let f = try Fixture.shared()
