@@ -9,7 +9,8 @@ struct Evaluate: ParsableCommand {
         discussion: """
             Scores the validation slices of an ISBI-layout dataset (the same default split as `unet train`), \
             or every labelled slice with --all. Jaccard and Dice are per class (0 = membrane, 1 = cell) and \
-            their mean; V_rand and V_info are the ISBI 2012 challenge's scores (max over thresholds).
+            their mean; V_rand and V_info are the ISBI 2012 challenge's scores (max over thresholds). A model \
+            trained with --context-slices N sees each scored slice's neighbours in the stack (images only).
             --json prints one object with the keys accuracy, jaccard, mean_jaccard, dice, mean_dice, \
             v_rand, v_info, cost.
 
@@ -51,7 +52,8 @@ struct Evaluate: ParsableCommand {
         threadOptions.apply()
         let collective = try jobCollective()
         let checkpoint = try loadCheckpoint(model, flag: "--model")
-        let dataset = try loadDataset(folder: fileURL(data), flag: "--data", validationSlices: valSlices?.range)
+        let dataset = try loadDataset(folder: fileURL(data), flag: "--data", validationSlices: valSlices?.range,
+                                      contextSlices: checkpoint.model.contextSlices)
         let network = try checkpoint.makeModel()
         let slices = all ? dataset.slices : dataset.validation
         let segmenter = Segmenter(model: network, tileSize: tile, testTimeAugmentation: tta)

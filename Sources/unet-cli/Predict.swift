@@ -9,7 +9,8 @@ struct Predict: ParsableCommand {
         discussion: """
             Every page of the input is segmented with overlap-tile inference (mirrored borders), so any page \
             size works. The output has the input's page count and size; each value is the probability of \
-            cell (1 = cell, 0 = membrane).
+            cell (1 = cell, 0 = membrane). A model trained with --context-slices N reads each page's N \
+            neighbours on each side (mirrored at the stack's ends) as it was trained to.
 
             Example:
               unet predict --model runs/x/best.safetensors --input data/isbi2012/test-volume.tif \\

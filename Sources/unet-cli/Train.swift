@@ -79,6 +79,9 @@ struct Train: ParsableCommand {
     @Flag(name: .customLong("no-batch-norm"), help: "Convolutions with bias and no batch norm (default: batch norm after every convolution).")
     var noBatchNorm = false
 
+    @Option(name: .customLong("context-slices"), help: ArgumentHelp("2.5D context: feed the n slices above and below each slice (mirrored at the stack's ends) as 2n+1 input channels; the labels stay the slice's own. Stored in the model, so predict and evaluate use it. With --folds or --val-slices, a validation slice's context may be training slices' images (never their labels) (default: 0).", valueName: "n"))
+    var contextSlices: Int?
+
     @Option(help: ArgumentHelp("Dropout probability before the bottleneck (default: 0; the tutorial offers 0.4).", valueName: "p"))
     var dropout: Float?
 
@@ -161,6 +164,10 @@ struct Train: ParsableCommand {
         try atLeast(tile, 8, "--tile")
         try atLeast(baseFilters, 1, "--base-filters")
         try atLeast(depth, 1, "--depth")
+        try atLeast(contextSlices, 0, "--context-slices")
+        if let contextSlices, contextSlices > UNetConfiguration.maximumContextSlices {
+            throw CLIError.usage("--context-slices \(contextSlices): expected 0...\(UNetConfiguration.maximumContextSlices)")
+        }
         try atLeast(patience, 0, "--patience")
         try atLeast(previewEvery, 0, "--preview-every")
         try atLeast(valTile, 16, "--val-tile")
@@ -191,7 +198,7 @@ struct Train: ParsableCommand {
         if resume != nil {
             let fixed: [(String, Bool)] = [
                 ("--batch-size", batchSize != nil), ("--tile", tile != nil), ("--base-filters", baseFilters != nil),
-                ("--depth", depth != nil), ("--padding", padding != nil), ("--no-batch-norm", noBatchNorm),
+                ("--depth", depth != nil), ("--context-slices", contextSlices != nil), ("--padding", padding != nil), ("--no-batch-norm", noBatchNorm),
                 ("--dropout", dropout != nil), ("--activation", activation != nil), ("--upsampling", upsampling != nil),
                 ("--loss", loss != nil), ("--optimizer", optimizer != nil), ("--lr", lr != nil),
                 ("--weight-decay", weightDecay != nil), ("--momentum", momentum != nil), ("--augment/--no-augment", augment != nil),
@@ -231,6 +238,7 @@ struct Train: ParsableCommand {
         if let dropout { model.dropout = dropout }
         if let activation { model.activation = activation }
         if let upsampling { model.upsampling = upsampling }
+        if let contextSlices { model = model.withContextSlices(contextSlices) }
         try model.validate()
 
         var training = TrainingConfiguration()
@@ -280,7 +288,8 @@ struct Train: ParsableCommand {
         collective.broadcast(&runFolderPath, from: 0)
         let runFolder = URL(fileURLWithPath: runFolderPath)
         let dataFolder = data.map(fileURL) ?? runFolder.appendingPathComponent("synthetic-data")
-        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split)
+        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split,
+                                      contextSlices: model.contextSlices)
 
         var rng = SeededGenerator(seed: training.seed)
         let unet = UNetModel(configuration: model, generator: &rng)
@@ -346,7 +355,8 @@ struct Train: ParsableCommand {
             throw CLIError.usage("--resume \(path): the checkpoint does not record its data folder; pass --data DIR")
         }
         let split = valSlices?.range ?? checkpoint.recordedValidationSlices
-        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split)
+        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split,
+                                      contextSlices: checkpoint.model.contextSlices)
         let runFolder = out.map(fileURL) ?? checkpoint.runFolder
         if collective.isLeader { try createFolder(runFolder, flag: "--out") }
         print("Resuming \(path): \(completed) of \(total) epochs done")

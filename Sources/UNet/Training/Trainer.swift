@@ -110,6 +110,10 @@ public final class Trainer {
         guard trainSlices.allSatisfy({ $0.label != nil }), validationSlices.allSatisfy({ $0.label != nil }) else {
             throw TrainingError.unusableData("every training and validation slice needs labels")
         }
+        let channels = model.configuration.inputChannels
+        if let odd = (trainSlices + validationSlices).first(where: { $0.inputPlanes.count != channels }) {
+            throw TrainingError.unusableData("slice \(odd.index) has \(odd.inputPlanes.count) input plane(s), the model takes \(channels) (2.5D context of \(model.configuration.contextSlices) slice(s) on each side)")
+        }
         self.model = model
         self.configuration = configuration
         self.trainSlices = trainSlices
