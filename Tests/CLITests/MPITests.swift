@@ -129,6 +129,26 @@ final class MPITests: XCTestCase {
 
     /// A run trained by two ranks resumes in one process (and the other way round) and goes on from
     /// where it stopped: a checkpoint does not depend on the number of ranks.
+    /// A model with 2.5D context, whose ranks each read their pages' neighbours, predicts over two
+    /// ranks the file one process writes.
+    func testShardedPredictWithContextEqualsOneProcess() throws {
+        let f = try Fixture.shared()
+        let out = try folder("context")
+        let train = try start(trainArguments(data: f.data, out: out, extra: ["--context-slices", "2", "--epochs", "1"])).finish()
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let input = f.data.appendingPathComponent("train-volume.tif").path   // 6 pages
+        func predict(_ name: String, _ launcher: [String]?) throws -> Data {
+            let path = out.appendingPathComponent(name).path
+            let r = try start(["predict", "--model", out.appendingPathComponent("last.safetensors").path, "--input", input,
+                               "--output", path, "--threads", "1"], launcher: launcher).finish()
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        let single = try predict("one.tif", nil), sharded = try predict("two.tif", try mpirun(2))
+        XCTAssertFalse(single.isEmpty)
+        XCTAssertEqual(single, sharded, "sharded prediction with context differs from one process's")
+    }
+
     func testResumeWithAnotherNumberOfRanks() throws {
         let f = try Fixture.shared()
         let out = try folder("resume")

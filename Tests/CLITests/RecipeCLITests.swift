@@ -70,3 +70,46 @@ final class RecipeCLITests: XCTestCase {
         }
     }
 }
+
+/// `--context-slices` through the executable: the model records it, and predict, evaluate and export
+/// read it from the checkpoint.
+final class ContextCLITests: XCTestCase {
+    func testContextModelTrainsPredictsEvaluatesAndExports() throws {
+        let f = try Fixture.shared()
+        let run = f.root.appendingPathComponent("context-run")
+        let r = try unet(["train", "--data", f.data.path, "--out", run.path, "--epochs", "1", "--tile", "32",
+                          "--base-filters", "4", "--depth", "2", "--batch-size", "2", "--preview-every", "1",
+                          "--context-slices", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("3 -> 2 classes, context 1 slice(s) above and below"), r.stdout)
+        let best = run.appendingPathComponent("best.safetensors").path
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
+        let model = config?["model"] as? [String: Any]
+        XCTAssertEqual(model?["contextSlices"] as? Int, 1)
+        XCTAssertEqual(model?["inputChannels"] as? Int, 3)
+
+        let output = f.root.appendingPathComponent("context-probabilities.tif")
+        let predict = try unet(["predict", "--model", best, "--input", f.data.appendingPathComponent("test-volume.tif").path,
+                                "--output", output.path])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        let pages = try TinyTIFF.read(output)
+        XCTAssertEqual(pages.count, 2)
+        XCTAssertTrue(pages.allSatisfy { $0.values.allSatisfy { $0 >= 0 && $0 <= 1 } })
+
+        let evaluate = try unet(["evaluate", "--model", best, "--data", f.data.path, "--json"])
+        XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        let scores = try JSONSerialization.jsonObject(with: Data(evaluate.stdout.utf8)) as? [String: Any]
+        let jaccard = try XCTUnwrap(scores?["mean_jaccard"] as? Double)
+        XCTAssertTrue(jaccard > 0 && jaccard <= 1, "\(jaccard)")
+
+        let onnx = f.root.appendingPathComponent("context.onnx")
+        let export = try unet(["export", best, "--onnx", onnx.path])
+        XCTAssertEqual(export.status, 0, export.stderr)
+        XCTAssertTrue(export.stdout.contains("[batch, 3, height, width]"), export.stdout)
+
+        try expectOneLineError(try unet(["train", "--context-slices", "9", "--out", f.root.appendingPathComponent("context-bad").path]),
+                               status: 64, mentioning: "--context-slices")
+        try expectOneLineError(try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path, "--epochs", "2",
+                                         "--context-slices", "2"]), status: 64, mentioning: "--context-slices")
+    }
+}
