@@ -89,10 +89,13 @@ public struct EvaluationResult: Codable, Sendable, Equatable {
     public var vRand: Double?
     /// The ISBI challenge's information-theoretic score (max over thresholds), when computed.
     public var vInfo: Double?
+    /// The cell-probability threshold where `vRand` was reached: the watershed threshold for
+    /// instance labels (`CellInstances`), when computed.
+    public var vRandThreshold: Float?
 
     enum CodingKeys: String, CodingKey {
         case cost, accuracy, jaccard, meanJaccard = "mean_jaccard", dice, meanDice = "mean_dice"
-        case vRand = "v_rand", vInfo = "v_info"
+        case vRand = "v_rand", vInfo = "v_info", vRandThreshold = "v_rand_threshold"
     }
 }
 
@@ -143,15 +146,16 @@ extension Segmenter {
         let labelled = slices.indices.filter { slices[$0].label != nil }
         if isbiScores && !labelled.isEmpty {
             if collective.size > 1 { gatherOnLeader(&cellMaps, slices: slices, collective: collective) }
-            var scores: [Double] = [.nan, .nan]
+            var scores: [Double] = [.nan, .nan, .nan]
             if collective.isLeader {
                 let isbi = ISBIMetrics.evaluate(cellProbabilities: labelled.map { cellMaps[$0]! },
                                                 labels: labelled.map { slices[$0].labelPlane })
-                scores = [isbi.vRand, isbi.vInfo]
+                scores = [isbi.vRand, isbi.vInfo, Double(isbi.vRandThreshold)]
             }
             if collective.size > 1 { scores.withUnsafeMutableBytes { collective.broadcast($0, from: 0) } }
             result.vRand = scores[0]
             result.vInfo = scores[1]
+            result.vRandThreshold = Float(scores[2])
         }
         return result
     }

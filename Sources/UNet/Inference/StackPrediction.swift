@@ -36,6 +36,8 @@ extension Segmenter {
     /// - Parameters:
     ///   - onPage: called on the rank that predicted a page, with its index, normalized image and
     ///     probabilities (for previews).
+    ///   - onWritten: called on rank 0 after each page is written, in page order, with its index and
+    ///     cell probabilities (for instance labels, `InstanceStackWriter`).
     ///   - progress: called on rank 0 after each page is written, with (done, total).
     /// - Returns: the stack's page count, width and height.
     /// - Throws: `TIFFError` for an unreadable input or an unwritable output, and
@@ -43,6 +45,7 @@ extension Segmenter {
     @discardableResult
     public func predictPages(input: String, output: String, collective: Collective = SingleProcess(),
                              onPage: ((Int, ImagePlane, [Float]) throws -> Void)? = nil,
+                             onWritten: ((Int, [Float]) throws -> Void)? = nil,
                              progress: ((Int, Int) -> Void)? = nil) throws -> (pages: Int, width: Int, height: Int) {
         let reader = try TIFFPageReader(path: input)
         let normalization = try IntensityNormalization(of: reader)
@@ -74,6 +77,7 @@ extension Segmenter {
                 try onPage?(page, image, probability)
                 if let writer {
                     try writer.write(probability)
+                    try onWritten?(page, probability)
                 } else {
                     probability.withUnsafeBytes { collective.send($0, to: 0) }
                 }
@@ -81,6 +85,7 @@ extension Segmenter {
                 var probability = [Float](repeating: 0, count: width * height)
                 probability.withUnsafeMutableBytes { collective.receive($0, from: owner) }
                 try writer.write(probability)
+                try onWritten?(page, probability)
             }
             if collective.isLeader { progress?(page + 1, pages) }
         }
