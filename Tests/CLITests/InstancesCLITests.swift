@@ -31,6 +31,8 @@ final class InstancesCLITests: XCTestCase {
         XCTAssertTrue(evaluate.stdout.contains("Stored threshold"), evaluate.stdout)
         let info = try unet(["info", model])
         XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("Instance threshold: "), info.stdout)
+        XCTAssertTrue(info.stdout.contains("Recipe: constant lr, no EMA"), info.stdout)
 
         let instances = out.appendingPathComponent("instances.tif"), preview = out.appendingPathComponent("instances.png")
         let predict = try unet(["predict", "--model", model, "--input", volume, "--output", out.appendingPathComponent("p.tif").path,
