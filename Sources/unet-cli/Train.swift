@@ -407,7 +407,8 @@ struct Train: ParsableCommand {
             print("Done after \(trainer.history.count) epoch(s): \(bestText).")
             print("Checkpoints: \(trainer.bestCheckpoint.path), \(trainer.lastCheckpoint.path)")
             print("Curves: \(trainer.runFolder.appendingPathComponent("training-curve.svg").path), metrics.csv, previews/")
-            print("Next: \(programName) evaluate --model \(trainer.bestCheckpoint.path) --data \(trainer.dataDescription)")
+            let split = c.folds > 0 ? " --folds \(c.folds) --fold \(c.fold)" : ""
+            print("Next: \(programName) evaluate --model \(trainer.bestCheckpoint.path) --data \(trainer.dataDescription)\(split)")
         case .interrupted(let checkpoint):
             print("Interrupted after \(trainer.history.count) complete epoch(s) (\(bestText)); saved \(checkpoint.path)")
             print("Resume with: \(programName) train --resume \(checkpoint.path)")

@@ -16,6 +16,7 @@ final class RecipeCLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("Recipe: cosine schedule to 0.0002 over 1 epochs, 1 warmup epoch(s), EMA of the weights, decay 0.9, fold 1 of 3"), r.stdout)
         // Epoch 1 ends its warmup at --lr; epoch 2 is the cosine's first (and only) epoch, also at --lr.
         XCTAssertTrue(r.stdout.contains(" s, lr 0.001\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("--data \(f.data.path) --folds 3 --fold 1\n"), "the evaluate hint scores the fold: \(r.stdout)")
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
         XCTAssertEqual(config?["validationSlices"] as? [Int], [2, 3])
         XCTAssertEqual(config?["trainSlices"] as? [Int], [0, 1, 4, 5])
