@@ -8,25 +8,39 @@ struct Evaluate: ParsableCommand {
         abstract: "Score a checkpoint on labelled slices: accuracy, Jaccard, Dice, V_rand, V_info.",
         discussion: """
             Scores the validation slices of an ISBI-layout dataset (the same default split as `unet train`), \
-            or every labelled slice with --all. Jaccard and Dice are per class (0 = membrane, 1 = cell) and \
-            their mean; V_rand and V_info are the ISBI 2012 challenge's scores (max over thresholds).
+            the block of --fold of --folds, or every labelled slice with --all. Jaccard and Dice are per class \
+            (0 = membrane, 1 = cell) and their mean; V_rand and V_info are the ISBI 2012 challenge's scores \
+            (max over the thresholds 0, 0.1, ..., 1 of the cell probability). A model trained with \
+            --context-slices N sees each scored slice's neighbours in the stack (images only).
             --json prints one object with the keys accuracy, jaccard, mean_jaccard, dice, mean_dice, \
-            v_rand, v_info, cost.
+            v_rand, v_info, v_rand_threshold, cost.
+            --store-threshold writes the threshold where V_rand is highest on the scored slices into the \
+            checkpoint (atomically); `unet predict --instances` then uses it.
+            --summary FILE... reads evaluations saved with --json (one per fold of a cross-validation) and \
+            prints the mean and sample standard deviation of every score (with --json, one object).
 
-            Example:
+            Examples:
               unet evaluate --model runs/x/best.safetensors --data data/isbi2012 --val-slices 25-29 --json
+              unet evaluate --model runs/cv/fold2/best.safetensors --data data/isbi2012 --folds 5 --fold 2 --store-threshold
+              unet evaluate --summary runs/cv/fold*/evaluation.json
 
             \(ExitStatus.helpTable)
             """)
 
     @Option(help: ArgumentHelp("A checkpoint written by `unet train`.", valueName: "ckpt"))
-    var model: String
+    var model: String?
 
     @Option(help: ArgumentHelp("Dataset folder in the ISBI layout (train-volume.tif, train-labels.tif).", valueName: "dir"))
-    var data: String
+    var data: String?
 
     @Option(name: .customLong("val-slices"), help: ArgumentHelp("Slices to score, 0-based inclusive: A-B or A (default: the last sixth, as `unet train`).", valueName: "A-B"))
     var valSlices: SliceRange?
+
+    @Option(help: ArgumentHelp("Score the validation block of a cross-validation fold: k contiguous blocks, as `unet train --folds` (with --fold).", valueName: "k"))
+    var folds: Int?
+
+    @Option(help: ArgumentHelp("The fold whose block to score, 0-based (with --folds).", valueName: "i"))
+    var fold: Int?
 
     @Flag(help: "Score every labelled slice instead of the validation slices.")
     var all = false
@@ -40,28 +54,74 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Flag(name: .customLong("store-threshold"), help: "Write the cell-probability threshold that maximizes V_rand on the scored slices into the checkpoint's metadata, for `unet predict --instances`.")
+    var storeThreshold = false
+
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Summarize evaluations written by `unet evaluate --json` (at least 2 files): mean and standard deviation of every score. Takes no --model or --data.", valueName: "file"))
+    var summary: [String] = []
+
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
+        if !summary.isEmpty {
+            let others: [(String, Bool)] = [("--model", model != nil), ("--data", data != nil), ("--val-slices", valSlices != nil),
+                                            ("--folds", folds != nil), ("--fold", fold != nil), ("--all", all), ("--tta", tta),
+                                            ("--store-threshold", storeThreshold)]
+            if let flag = others.first(where: { $0.1 })?.0 { throw CLIError.usage("--summary reads saved evaluations: it takes no \(flag)") }
+            if summary.count < 2 { throw CLIError.usage("--summary \(summary.joined(separator: " ")): expected at least 2 evaluation files (a mean and standard deviation need two)") }
+            return
+        }
+        guard model != nil else { throw CLIError.usage("missing --model CKPT (or --summary FILE... to summarize saved evaluations)") }
+        guard data != nil else { throw CLIError.usage("missing --data DIR, the ISBI-layout folder of the slices to score") }
         if tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
         if all && valSlices != nil { throw CLIError.usage("--all and --val-slices exclude each other") }
+        if let folds {
+            guard folds >= 2 else { throw CLIError.usage("--folds \(folds): expected at least 2") }
+            guard let fold else { throw CLIError.usage("--folds \(folds) needs --fold I (0...\(folds - 1))") }
+            guard fold >= 0 && fold < folds else { throw CLIError.usage("--fold \(fold): expected 0...\(folds - 1) (0-based, below --folds \(folds))") }
+            if valSlices != nil || all { throw CLIError.usage("--folds cannot be combined with --val-slices or --all") }
+        } else if let fold {
+            throw CLIError.usage("--fold \(fold) needs --folds K, the number of blocks")
+        }
     }
 
     func run() throws {
+        if !summary.isEmpty { return try summarize() }
+        guard let model, let data else { return }
         threadOptions.apply()
         let collective = try jobCollective()
         let checkpoint = try loadCheckpoint(model, flag: "--model")
-        let dataset = try loadDataset(folder: fileURL(data), flag: "--data", validationSlices: valSlices?.range)
+        var split = valSlices?.range
+        if let folds, let fold {
+            let volume = fileURL(data).appendingPathComponent(ISBIDataset.volumeFileName).path
+            try requireFile(volume, flag: "--data")
+            do {
+                split = try ISBIDataset.foldValidationSlices(pageCount: try TIFFPageReader(path: volume).pages, folds: folds, fold: fold)
+            } catch let error as ISBIDatasetError {
+                throw CLIError.usage("--folds \(folds) --fold \(fold): \(error) (\(volume))")
+            }
+        }
+        let dataset = try loadDataset(folder: fileURL(data), flag: "--data", validationSlices: split,
+                                      contextSlices: checkpoint.model.contextSlices)
         let network = try checkpoint.makeModel()
         let slices = all ? dataset.slices : dataset.validation
         let segmenter = Segmenter(model: network, tileSize: tile, testTimeAugmentation: tta)
         let start = Date()
         let result = segmenter.evaluate(slices, isbiScores: true, collective: collective)
+        let indices = slices.map(\.index)
+        var stored: String? = nil
+        if storeThreshold, collective.isLeader {
+            guard let threshold = result.vRandThreshold, threshold.isFinite else {
+                throw CLIError(.dataError, "--store-threshold: no V_rand threshold could be chosen on slices \(describeSlices(indices))")
+            }
+            try CheckpointSummary.storeThreshold(threshold, source: "V_rand on slices \(describeSlices(indices)) of \(fileURL(data).path)", in: model)
+            stored = "Stored threshold \(threshold) (V_rand \(String(format: "%.6f", result.vRand ?? .nan)) on slices \(describeSlices(indices))) in \(model)"
+        }
         if json {
             print(jsonString(result))
+            if let stored { printError(stored) }
             return
         }
-        let indices = slices.map(\.index)
         print("Model: \(model) (\(checkpoint.model.summary))")
         print("Slices: \(describeSlices(indices)) of \(data) (\(dataset.width)x\(dataset.height))")
         func row(_ name: String, _ value: Double?) {
@@ -75,7 +135,51 @@ struct Evaluate: ParsableCommand {
         row("mean dice", result.meanDice)
         row("V_rand", result.vRand)
         row("V_info", result.vInfo)
+        row("V_rand threshold", result.vRandThreshold.map(Double.init))
         print(String(format: "(%.1f s)", Date().timeIntervalSince(start)))
+        if let stored { print(stored) }
+    }
+
+    /// `--summary`: mean and standard deviation of every score over the saved evaluations.
+    func summarize() throws {
+        var results: [EvaluationResult] = []
+        for path in summary {
+            try requireFile(path, flag: "--summary")
+            let bytes = try Data(contentsOf: fileURL(path))
+            do {
+                results.append(try JSONDecoder().decode(EvaluationResult.self, from: bytes))
+            } catch {
+                throw CLIError(.dataError, "--summary \(path): not an evaluation written by `unet evaluate --json` (\(describeDecodingError(error)))")
+            }
+        }
+        let table: EvaluationSummary
+        do {
+            table = try EvaluationSummary(results: results)
+        } catch let error as EvaluationSummaryError {
+            throw CLIError(.dataError, "--summary: \(error)")
+        }
+        if json {
+            struct Output: Encodable { var evaluations: Int; var files: [String]; var scores: [EvaluationSummary.Row] }
+            print(jsonString(Output(evaluations: table.evaluations, files: summary, scores: table.rows)))
+            return
+        }
+        print("\(table.evaluations) evaluations: \(summary.joined(separator: ", "))")
+        print("score".padding(toLength: 20, withPad: " ", startingAt: 0) + "mean +- sd (n)")
+        for row in table.rows {
+            print(row.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+                  + String(format: "%.4f +- %.4f (%d)", row.mean, row.standardDeviation, row.count))
+        }
+    }
+}
+
+/// A decoding error in a few words: the missing or mistyped key, or "not JSON".
+func describeDecodingError(_ error: Error) -> String {
+    switch error {
+    case DecodingError.keyNotFound(let key, _): return "no '\(key.stringValue)'"
+    case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+        return "'\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
+    case DecodingError.dataCorrupted: return "not JSON"
+    default: return "unreadable"
     }
 }
 

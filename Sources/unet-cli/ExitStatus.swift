@@ -61,6 +61,8 @@ let flagForField: [String: String] = [
     "weightDecay": "--weight-decay", "patience": "--patience", "previewEvery": "--preview-every",
     "validationTileSize": "--val-tile", "timeBudgetSeconds": "--time-budget",
     "batch": "--batch", "size": "--size", "runs": "--runs", "warmup": "--warmup",
+    "warmupEpochs": "--warmup-epochs", "minimumLearningRate": "--min-lr", "stepEpochs": "--step-epochs",
+    "gamma": "--gamma", "plateauPatience": "--plateau-patience", "emaDecay": "--ema", "folds": "--folds", "fold": "--fold", "contextSlices": "--context-slices",
 ]
 
 /// Turns any error into one line and an exit code: the library's errors name their file, page or field.

@@ -31,10 +31,11 @@ struct Info: ParsableCommand {
         var history: [EpochRecord]
         var tensors: Int
         var hasOptimizerState: Bool
+        var threshold: Float?
 
         enum CodingKeys: String, CodingKey {
             case path, model, training, parameters, epoch, bestEpoch = "best_epoch", bestMeanJaccard = "best_mean_jaccard"
-            case data, history, tensors, hasOptimizerState = "has_optimizer_state"
+            case data, history, tensors, hasOptimizerState = "has_optimizer_state", threshold
         }
     }
 
@@ -44,7 +45,8 @@ struct Info: ParsableCommand {
             path: checkpoint, model: summary.model, training: summary.training, parameters: summary.parameterCount,
             epoch: summary.epoch, bestEpoch: summary.bestEpoch, bestMeanJaccard: summary.bestMeanJaccard,
             data: summary.metadata[MetadataKey.data], history: summary.history,
-            tensors: summary.modelTensors.count, hasOptimizerState: summary.hasOptimizerState)
+            tensors: summary.modelTensors.count, hasOptimizerState: summary.hasOptimizerState,
+            threshold: summary.storedThreshold)
         if json {
             print(jsonString(output))
             return
@@ -55,6 +57,10 @@ struct Info: ParsableCommand {
         print("Parameters: \(output.parameters)")
         if let t = summary.training {
             print("Training: \(t.epochs) epochs planned, batch \(t.batchSize), tile \(t.tileSize), \(t.optimizer.rawValue) lr \(t.learningRate), loss \(t.loss.rawValue), weight decay \(t.weightDecay), augmentation \(t.augment ? "on" : "off"), patience \(t.patience), seed \(t.seed)")
+            print("Recipe: \(recipeDescription(t))")
+        }
+        if let threshold = summary.storedThreshold {
+            print("Instance threshold: \(threshold) (\(summary.metadata[MetadataKey.thresholdSource] ?? "source not recorded"))")
         }
         if let data = output.data, !data.isEmpty { print("Data: \(data)") }
         print("Epoch: \(output.epoch.map(String.init) ?? "unknown")\(summary.training.map { " of \($0.epochs)" } ?? "")")

@@ -9,11 +9,19 @@ struct Predict: ParsableCommand {
         discussion: """
             Every page of the input is segmented with overlap-tile inference (mirrored borders), so any page \
             size works. The output has the input's page count and size; each value is the probability of \
-            cell (1 = cell, 0 = membrane).
+            cell (1 = cell, 0 = membrane). A model trained with --context-slices N reads each page's N \
+            neighbours on each side (mirrored at the stack's ends) as it was trained to.
 
-            Example:
+            --instances writes one id per cell (membrane 0) as a 32-bit unsigned TIFF: the seeded watershed \
+            of the cell probability that the V_rand score uses, at --threshold or at the threshold `unet \
+            evaluate --store-threshold` stored in the checkpoint. Ids are unique over the whole stack.
+
+            Examples:
               unet predict --model runs/x/best.safetensors --input data/isbi2012/test-volume.tif \\
                            --output test-probabilities.tif --preview previews/
+              unet predict --model runs/x/best.safetensors --input data/isbi2012/test-volume.tif \\
+                           --output test-probabilities.tif --instances test-instances.tif \\
+                           --instances-preview test-instances.png
 
             \(ExitStatus.helpTable)
             """)
@@ -36,10 +44,24 @@ struct Predict: ParsableCommand {
     @Option(help: ArgumentHelp("Also write a PNG per page into this folder: image | cell probability | membrane overlay.", valueName: "dir"))
     var preview: String?
 
+    @Option(help: ArgumentHelp("Also write cell instances: one id per cell, membrane 0, as a 32-bit unsigned TIFF with the input's pages.", valueName: "labels.tif"))
+    var instances: String?
+
+    @Option(help: ArgumentHelp("Cell-probability threshold of the instance watershed, in [0, 1] (default: the one `unet evaluate --store-threshold` stored in the checkpoint).", valueName: "t"))
+    var threshold: Float?
+
+    @Option(name: .customLong("instances-preview"), help: ArgumentHelp("Also write the first page's instances as a PNG, a random colour per cell (needs --instances).", valueName: "png"))
+    var instancesPreview: String?
+
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
         if let tile, tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
+        if let threshold, !(threshold >= 0 && threshold <= 1) {
+            throw CLIError.usage("--threshold \(threshold): expected a cell probability in [0, 1]")
+        }
+        if threshold != nil && instances == nil { throw CLIError.usage("--threshold is the instance threshold: it needs --instances OUT.tif") }
+        if instancesPreview != nil && instances == nil { throw CLIError.usage("--instances-preview needs --instances OUT.tif") }
     }
 
     func run() throws {
@@ -49,9 +71,19 @@ struct Predict: ParsableCommand {
         try requireFile(input, flag: "--input")
         let outputURL = fileURL(output)
         let previewFolder = preview.map(fileURL)
+        var instanceThreshold: Float? = nil
+        if instances != nil {
+            guard let chosen = threshold ?? checkpoint.storedThreshold else {
+                throw CLIError.usage("--instances needs a threshold: \(model) has none stored; pass --threshold T (0...1), or store the one that maximizes V_rand on validation slices with `\(programName) evaluate --model \(model) --data DIR --store-threshold`")
+            }
+            instanceThreshold = chosen
+        }
+        let instancesURL = instances.map(fileURL), instancesPreviewURL = instancesPreview.map(fileURL)
         if collective.isLeader {
             try createFolder(outputURL.deletingLastPathComponent(), flag: "--output")
             if let previewFolder { try createFolder(previewFolder, flag: "--preview") }
+            if let instancesURL { try createFolder(instancesURL.deletingLastPathComponent(), flag: "--instances") }
+            if let instancesPreviewURL { try createFolder(instancesPreviewURL.deletingLastPathComponent(), flag: "--instances-preview") }
         }
         collective.barrier()
 
@@ -64,12 +96,22 @@ struct Predict: ParsableCommand {
         let start = Date()
         let segmenter = Segmenter(model: network, tileSize: tileSize, testTimeAugmentation: tta)
         let interactive = stdoutIsTerminal
+        // Rank 0 labels the instances of every page as it writes its probabilities.
+        var instanceWriter: InstanceStackWriter? = nil
+        if collective.isLeader, let instancesURL, let instanceThreshold {
+            instanceWriter = try InstanceStackWriter(path: instancesURL.path, width: reader.width, height: reader.height,
+                                                     pages: reader.pages, threshold: instanceThreshold)
+        }
         let result = try segmenter.predictPages(input: fileURL(input).path, output: outputURL.path, collective: collective,
                                                 onPage: { page, image, probability in
             guard let previewFolder else { return }
             let cell = Tensor(shape: [1, image.height, image.width], scalars: probability)
             try PredictionPreview.write(image: image, probabilities: cell, labels: nil,
                                         to: previewFolder.appendingPathComponent(String(format: "page-%03d.png", page)))
+        }, onWritten: { page, probability in
+            guard let writer = instanceWriter else { return }
+            let cells = try writer.append(cellProbability: ImagePlane(width: reader.width, height: reader.height, pixels: probability))
+            if page == 0, let instancesPreviewURL { try CellInstances.writePreview(cells, to: instancesPreviewURL) }
         }, progress: { done, total in
             if interactive {
                 print("\r\u{1B}[2Kpage \(done)/\(total)", terminator: "")
@@ -77,8 +119,13 @@ struct Predict: ParsableCommand {
             }
         })
         if interactive { print("\r\u{1B}[2K", terminator: "") }
+        try instanceWriter?.finish()
         print(String(format: "Wrote %@ (%d page(s), 32-bit float, 1 = cell) in %.1f s", outputURL.path, result.pages,
                      Date().timeIntervalSince(start))
               + (previewFolder.map { "; previews in \($0.path)" } ?? ""))
+        if let instanceWriter, let instancesURL {
+            print("Wrote \(instancesURL.path) (\(instanceWriter.cellCount) cell(s), 32-bit ids, membrane 0, threshold \(instanceWriter.threshold)\(threshold == nil ? " stored in the checkpoint" : ""))"
+                  + (instancesPreviewURL.map { "; first page's preview \($0.path)" } ?? ""))
+        }
     }
 }

@@ -80,7 +80,7 @@ func createFolder(_ folder: URL, flag: String) throws {
 }
 
 /// Loads the ISBI-layout dataset in `folder`, checking the files first for clear messages.
-func loadDataset(folder: URL, flag: String, validationSlices: ClosedRange<Int>?) throws -> ISBIDataset {
+func loadDataset(folder: URL, flag: String, validationSlices: ClosedRange<Int>?, contextSlices: Int = 0) throws -> ISBIDataset {
     try requireFolder(folder.path, flag: flag)
     for name in [ISBIDataset.volumeFileName, ISBIDataset.labelsFileName] {
         let file = folder.appendingPathComponent(name).path
@@ -88,7 +88,7 @@ func loadDataset(folder: URL, flag: String, validationSlices: ClosedRange<Int>?)
             throw CLIError(.noInput, "\(flag) \(folder.path): no \(name) (expected the ISBI layout: train-volume.tif, train-labels.tif)")
         }
     }
-    return try ISBIDataset(folder: folder, validationSlices: validationSlices, loadTest: false)
+    return try ISBIDataset(folder: folder, validationSlices: validationSlices, loadTest: false, contextSlices: contextSlices)
 }
 
 /// Reads the header of the checkpoint given with `flag` (exit 66 when there is no such file; the

@@ -9,6 +9,7 @@ extension UNetConfiguration.Activation: ExpressibleByArgument {}
 extension UNetConfiguration.Upsampling: ExpressibleByArgument {}
 extension LossKind: ExpressibleByArgument {}
 extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
+extension TrainingConfiguration.ScheduleKind: ExpressibleByArgument {}
 
 /// The defaults of `unet train` where they differ from the library's (chosen so that the README's
 /// first command trains a useful model on the synthetic data in a few minutes on 2 cores).
@@ -49,6 +50,12 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("val-slices"), help: ArgumentHelp("Slices held out for validation, 0-based and inclusive: A-B or A (default: the last sixth, e.g. 25-29 of 30).", valueName: "A-B"))
     var valSlices: SliceRange?
 
+    @Option(help: ArgumentHelp("Cross-validation: cut the labelled slices into k contiguous blocks (sizes differ by at most one) and validate on the one --fold names. Not with --val-slices.", valueName: "k"))
+    var folds: Int?
+
+    @Option(help: ArgumentHelp("Cross-validation: the block held out for validation, 0-based (0 ... k-1); the other blocks are trained on. Needs --folds.", valueName: "i"))
+    var fold: Int?
+
     // Schedule.
     @Option(help: ArgumentHelp("Epochs to train; each covers the training pixels about once in crops (default: \(TrainDefaults.epochs)). With --resume: the new total.", valueName: "n"))
     var epochs: Int?
@@ -72,6 +79,9 @@ struct Train: ParsableCommand {
     @Flag(name: .customLong("no-batch-norm"), help: "Convolutions with bias and no batch norm (default: batch norm after every convolution).")
     var noBatchNorm = false
 
+    @Option(name: .customLong("context-slices"), help: ArgumentHelp("2.5D context: feed the n slices above and below each slice (mirrored at the stack's ends) as 2n+1 input channels; the labels stay the slice's own. Stored in the model, so predict and evaluate use it. With --folds or --val-slices, a validation slice's context may be training slices' images (never their labels) (default: 0).", valueName: "n"))
+    var contextSlices: Int?
+
     @Option(help: ArgumentHelp("Dropout probability before the bottleneck (default: 0; the tutorial offers 0.4).", valueName: "p"))
     var dropout: Float?
 
@@ -90,6 +100,27 @@ struct Train: ParsableCommand {
 
     @Option(help: ArgumentHelp("Learning rate (default: \(TrainDefaults.learningRate); the tutorial's 1e-4 needs many more epochs).", valueName: "x"))
     var lr: Float?
+
+    @Option(help: ArgumentHelp("Learning-rate schedule after the warmup: constant; cosine (from --lr down to --min-lr over the epochs after the warmup); step (times --gamma every --step-epochs epochs); plateau (times --gamma when the mean validation Jaccard has not improved for more than --plateau-patience epochs, down to --min-lr) (default: constant).", valueName: "kind"))
+    var schedule: TrainingConfiguration.ScheduleKind?
+
+    @Option(name: .customLong("warmup-epochs"), help: ArgumentHelp("Raise the learning rate linearly, batch by batch, from --lr/(n * batches) to --lr over the first n epochs, then follow --schedule (default: 0).", valueName: "n"))
+    var warmupEpochs: Int?
+
+    @Option(name: .customLong("min-lr"), help: ArgumentHelp("The cosine schedule's final rate, and the lowest rate plateau reduces to (default: 0).", valueName: "x"))
+    var minLR: Float?
+
+    @Option(name: .customLong("step-epochs"), help: ArgumentHelp("Epochs between two decays of the step schedule (default: 10).", valueName: "n"))
+    var stepEpochs: Int?
+
+    @Option(help: ArgumentHelp("Decay factor of the step and plateau schedules, in (0, 1) (default: 0.5).", valueName: "x"))
+    var gamma: Float?
+
+    @Option(name: .customLong("plateau-patience"), help: ArgumentHelp("Epochs without a better mean validation Jaccard the plateau schedule tolerates before it reduces the rate (default: 5).", valueName: "n"))
+    var plateauPatience: Int?
+
+    @Option(help: ArgumentHelp("Keep an exponential moving average of the weights with this decay (e.g. 0.999; warmed up as min(decay, (1+k)/(10+k)) at step k), validate with it and save it as the model in the checkpoints (default: off).", valueName: "decay"))
+    var ema: Float?
 
     @Option(name: .customLong("weight-decay"), help: ArgumentHelp("L2 penalty on convolution weights (adam), or the optimizer's weight decay (adamw, sgd) (default: 0).", valueName: "x"))
     var weightDecay: Float?
@@ -133,22 +164,50 @@ struct Train: ParsableCommand {
         try atLeast(tile, 8, "--tile")
         try atLeast(baseFilters, 1, "--base-filters")
         try atLeast(depth, 1, "--depth")
+        try atLeast(contextSlices, 0, "--context-slices")
+        if let contextSlices, contextSlices > UNetConfiguration.maximumContextSlices {
+            throw CLIError.usage("--context-slices \(contextSlices): expected 0...\(UNetConfiguration.maximumContextSlices)")
+        }
         try atLeast(patience, 0, "--patience")
         try atLeast(previewEvery, 0, "--preview-every")
         try atLeast(valTile, 16, "--val-tile")
         try atLeast(timeBudget, 0, "--time-budget")
+        try atLeast(warmupEpochs, 0, "--warmup-epochs")
+        try atLeast(stepEpochs, 1, "--step-epochs")
+        try atLeast(plateauPatience, 0, "--plateau-patience")
+        if let warmupEpochs, warmupEpochs >= (epochs ?? TrainDefaults.epochs), resume == nil {
+            throw CLIError.usage("--warmup-epochs \(warmupEpochs): expected fewer than the \(epochs ?? TrainDefaults.epochs) epochs (--epochs)")
+        }
+        if let minLR, !(minLR >= 0 && minLR.isFinite) { throw CLIError.usage("--min-lr \(minLR): expected a number >= 0") }
+        if let minLR, minLR > (lr ?? TrainDefaults.learningRate) {
+            throw CLIError.usage("--min-lr \(minLR): expected at most the learning rate \(lr ?? TrainDefaults.learningRate) (--lr)")
+        }
+        if let gamma, !(gamma > 0 && gamma < 1) { throw CLIError.usage("--gamma \(gamma): expected a factor in (0, 1)") }
+        if let ema, !(ema > 0 && ema < 1) { throw CLIError.usage("--ema \(ema): expected a decay in (0, 1), e.g. 0.999") }
+        if let folds {
+            guard folds >= 2 else { throw CLIError.usage("--folds \(folds): expected at least 2") }
+            guard let fold else { throw CLIError.usage("--folds \(folds) needs --fold I, the block to validate on (0...\(folds - 1))") }
+            guard fold >= 0 && fold < folds else { throw CLIError.usage("--fold \(fold): expected 0...\(folds - 1) (0-based, below --folds \(folds))") }
+            if valSlices != nil { throw CLIError.usage("--folds cannot be combined with --val-slices: the fold's block is the validation set") }
+        } else if let fold {
+            throw CLIError.usage("--fold \(fold) needs --folds K, the number of blocks")
+        }
         if let lr, !(lr > 0 && lr.isFinite) { throw CLIError.usage("--lr \(lr): expected a positive number") }
         if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw CLIError.usage("--weight-decay \(weightDecay): expected >= 0") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw CLIError.usage("--dropout \(dropout): expected a probability in [0, 1)") }
         if resume != nil {
             let fixed: [(String, Bool)] = [
                 ("--batch-size", batchSize != nil), ("--tile", tile != nil), ("--base-filters", baseFilters != nil),
-                ("--depth", depth != nil), ("--padding", padding != nil), ("--no-batch-norm", noBatchNorm),
+                ("--depth", depth != nil), ("--context-slices", contextSlices != nil), ("--padding", padding != nil), ("--no-batch-norm", noBatchNorm),
                 ("--dropout", dropout != nil), ("--activation", activation != nil), ("--upsampling", upsampling != nil),
                 ("--loss", loss != nil), ("--optimizer", optimizer != nil), ("--lr", lr != nil),
                 ("--weight-decay", weightDecay != nil), ("--momentum", momentum != nil), ("--augment/--no-augment", augment != nil),
                 ("--patience", patience != nil), ("--time-budget", timeBudget != nil), ("--seed", seed != nil),
                 ("--preview-every", previewEvery != nil), ("--val-tile", valTile != nil),
+                ("--schedule", schedule != nil), ("--warmup-epochs", warmupEpochs != nil), ("--min-lr", minLR != nil),
+                ("--step-epochs", stepEpochs != nil), ("--gamma", gamma != nil),
+                ("--plateau-patience", plateauPatience != nil), ("--ema", ema != nil),
+                ("--folds", folds != nil), ("--fold", fold != nil),
             ]
             if let flag = fixed.first(where: { $0.1 })?.0 {
                 throw CLIError.usage("\(flag) cannot be combined with --resume: the checkpoint's settings are used (only --epochs, --data, --val-slices, --out, --threads, --sync-batch-norm may change)")
@@ -179,6 +238,7 @@ struct Train: ParsableCommand {
         if let dropout { model.dropout = dropout }
         if let activation { model.activation = activation }
         if let upsampling { model.upsampling = upsampling }
+        if let contextSlices { model = model.withContextSlices(contextSlices) }
         try model.validate()
 
         var training = TrainingConfiguration()
@@ -196,9 +256,18 @@ struct Train: ParsableCommand {
         if let seed { training.seed = seed }
         if let previewEvery { training.previewEvery = previewEvery }
         if let valTile { training.validationTileSize = valTile }
+        if let schedule { training.schedule = schedule }
+        if let warmupEpochs { training.warmupEpochs = warmupEpochs }
+        if let minLR { training.minimumLearningRate = minLR }
+        if let stepEpochs { training.stepEpochs = stepEpochs }
+        if let gamma { training.gamma = gamma }
+        if let plateauPatience { training.plateauPatience = plateauPatience }
+        if let ema { training.emaDecay = ema }
+        if let folds, let fold { training.folds = folds; training.fold = fold }
         try training.validate()
 
         if let data { try requireFolder(fileURL(data).path, flag: "--data") }
+        let split = try validationSplit()
         // Rank 0 names and creates the run folder (and writes the synthetic data into it); the other
         // ranks of an MPI job receive its path and read the data from there.
         var runFolderPath = ""
@@ -219,13 +288,34 @@ struct Train: ParsableCommand {
         collective.broadcast(&runFolderPath, from: 0)
         let runFolder = URL(fileURLWithPath: runFolderPath)
         let dataFolder = data.map(fileURL) ?? runFolder.appendingPathComponent("synthetic-data")
-        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: valSlices?.range)
+        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split,
+                                      contextSlices: model.contextSlices)
 
         var rng = SeededGenerator(seed: training.seed)
         let unet = UNetModel(configuration: model, generator: &rng)
         return try Trainer(model: unet, trainSlices: dataset.train, validationSlices: dataset.validation,
                            configuration: training, runFolder: runFolder, dataDescription: dataFolder.path,
                            collective: collective)
+    }
+
+    /// The validation slices of a new run: --val-slices, the block of --fold of --folds (of the
+    /// --data volume's pages, or of the synthetic stack), or nil for the default. Checked before the
+    /// run folder is created.
+    func validationSplit() throws -> ClosedRange<Int>? {
+        guard let folds, let fold else { return valSlices?.range }
+        var pages = TrainDefaults.syntheticSlices
+        var source = "the synthetic stack"
+        if let data {
+            let volume = fileURL(data).appendingPathComponent(ISBIDataset.volumeFileName).path
+            try requireFile(volume, flag: "--data")
+            pages = try TIFFPageReader(path: volume).pages
+            source = volume
+        }
+        do {
+            return try ISBIDataset.foldValidationSlices(pageCount: pages, folds: folds, fold: fold)
+        } catch let error as ISBIDatasetError {
+            throw CLIError.usage("--folds \(folds) --fold \(fold): \(error) (\(source))")
+        }
     }
 
     func defaultRunFolder() -> URL {
@@ -265,7 +355,8 @@ struct Train: ParsableCommand {
             throw CLIError.usage("--resume \(path): the checkpoint does not record its data folder; pass --data DIR")
         }
         let split = valSlices?.range ?? checkpoint.recordedValidationSlices
-        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split)
+        let dataset = try loadDataset(folder: dataFolder, flag: "--data", validationSlices: split,
+                                      contextSlices: checkpoint.model.contextSlices)
         let runFolder = out.map(fileURL) ?? checkpoint.runFolder
         if collective.isLeader { try createFolder(runFolder, flag: "--out") }
         print("Resuming \(path): \(completed) of \(total) epochs done")
@@ -293,6 +384,7 @@ struct Train: ParsableCommand {
         print("Data: \(trainer.dataDescription): training slices \(describeSlices(trainer.trainSlices.map(\.index))), validation slices \(describeSlices(trainer.validationSlices.map(\.index)))")
         let processes = trainer.collective.size > 1 ? "\(trainer.collective.size) processes x " : ""
         print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(c.augment ? "on" : "off"), \(processes)\(Threads.count) thread(s)")
+        print("Recipe: \(recipeDescription(c))")
         print("Run folder: \(trainer.runFolder.path)")
         warnIfBLASKernelIsNarrow()
 
@@ -315,7 +407,8 @@ struct Train: ParsableCommand {
             print("Done after \(trainer.history.count) epoch(s): \(bestText).")
             print("Checkpoints: \(trainer.bestCheckpoint.path), \(trainer.lastCheckpoint.path)")
             print("Curves: \(trainer.runFolder.appendingPathComponent("training-curve.svg").path), metrics.csv, previews/")
-            print("Next: \(programName) evaluate --model \(trainer.bestCheckpoint.path) --data \(trainer.dataDescription)")
+            let split = c.folds > 0 ? " --folds \(c.folds) --fold \(c.fold)" : ""
+            print("Next: \(programName) evaluate --model \(trainer.bestCheckpoint.path) --data \(trainer.dataDescription)\(split)")
         case .interrupted(let checkpoint):
             print("Interrupted after \(trainer.history.count) complete epoch(s) (\(bestText)); saved \(checkpoint.path)")
             print("Resume with: \(programName) train --resume \(checkpoint.path)")
@@ -323,4 +416,19 @@ struct Train: ParsableCommand {
         }
     }
 
+}
+
+/// One line naming the schedule, warmup, EMA and fold of a run (for the run's announcement).
+func recipeDescription(_ c: TrainingConfiguration) -> String {
+    var parts: [String]
+    switch c.schedule {
+    case .constant: parts = ["constant lr"]
+    case .cosine: parts = ["cosine schedule to \(c.minimumLearningRate) over \(c.epochs - c.warmupEpochs) epochs"]
+    case .step: parts = ["step schedule x\(c.gamma) every \(c.stepEpochs) epochs"]
+    case .plateau: parts = ["plateau schedule x\(c.gamma) after \(c.plateauPatience) epochs without a better mean Jaccard (floor \(c.minimumLearningRate))"]
+    }
+    if c.warmupEpochs > 0 { parts.append("\(c.warmupEpochs) warmup epoch(s)") }
+    parts.append(c.emaDecay > 0 ? "EMA of the weights, decay \(c.emaDecay)" : "no EMA")
+    if c.folds > 0 { parts.append("fold \(c.fold) of \(c.folds)") }
+    return parts.joined(separator: ", ")
 }

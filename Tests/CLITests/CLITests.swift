@@ -522,6 +522,8 @@ enum TinyTIFF {
         var bitsPerSample: Int
         var sampleFormat: Int
         var values: [Float]
+        /// The samples of a 32-bit unsigned page, exactly (empty for other formats).
+        var integers: [UInt32] = []
     }
 
     struct Malformed: Error, CustomStringConvertible {
@@ -556,8 +558,15 @@ enum TinyTIFF {
             var bytes: [UInt8] = []
             for (o, c) in zip(offsets, counts) { bytes += b[o..<(o + c)] }
             var values: [Float] = []
+            var integers: [UInt32] = []
             switch (bits, format) {
             case (8, 1): values = bytes.map(Float.init)
+            case (32, 1):
+                integers = stride(from: 0, to: bytes.count, by: 4).map { i in
+                    little ? UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
+                        : UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16 | UInt32(bytes[i + 2]) << 8 | UInt32(bytes[i + 3])
+                }
+                values = integers.map(Float.init)
             case (32, 3):
                 values = stride(from: 0, to: bytes.count, by: 4).map { i in
                     let raw = little ? UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
@@ -566,7 +575,8 @@ enum TinyTIFF {
                 }
             default: throw Malformed(description: "\(url.path): \(bits)-bit format \(format) not supported by the test reader")
             }
-            pages.append(Page(width: width, height: height, bitsPerSample: bits, sampleFormat: format, values: values))
+            pages.append(Page(width: width, height: height, bitsPerSample: bits, sampleFormat: format, values: values,
+                              integers: integers))
             ifd = u32(ifd + 2 + 12 * count)
         }
         return pages

@@ -58,6 +58,25 @@ final class MPITests: XCTestCase {
         }
     }
 
+    /// With a warmup, a schedule and a moving average of the weights, two ranks still reach the
+    /// weights (and the average, which the checkpoint holds under the model's names) of one process.
+    func testTwoRanksWithTheRecipeTrainLikeOneProcess() throws {
+        let f = try Fixture.shared()
+        let recipe = ["--no-batch-norm", "--ema", "0.9", "--warmup-epochs", "1", "--schedule", "cosine"]
+        let one = try folder("recipe-one"), two = try folder("recipe-two")
+        let single = try start(trainArguments(data: f.data, out: one, extra: recipe)).finish()
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let job = try start(trainArguments(data: f.data, out: two, extra: recipe), launcher: try mpirun(2)).finish()
+        XCTAssertEqual(job.status, 0, job.stderr)
+        let a = try SafeTensors.read(from: one.appendingPathComponent("last.safetensors").path)
+        let b = try SafeTensors.read(from: two.appendingPathComponent("last.safetensors").path)
+        XCTAssertEqual(a.metadata["optimizer.ema.updates"], b.metadata["optimizer.ema.updates"])
+        XCTAssertTrue(a.names.contains { $0.hasPrefix("optimizer.ema.raw.") })
+        let difference = try largestDifference(one.appendingPathComponent("last.safetensors"),
+                                               two.appendingPathComponent("last.safetensors"))
+        XCTAssertLessThan(difference, 1e-4, "averaged weights after 2 epochs differ by \(difference)")
+    }
+
     /// With synchronized batch norm, two ranks train the batch-norm U-Net as one process does.
     func testTwoRanksWithSyncBatchNormTrainLikeOneProcess() throws {
         let f = try Fixture.shared()
@@ -110,6 +129,26 @@ final class MPITests: XCTestCase {
 
     /// A run trained by two ranks resumes in one process (and the other way round) and goes on from
     /// where it stopped: a checkpoint does not depend on the number of ranks.
+    /// A model with 2.5D context, whose ranks each read their pages' neighbours, predicts over two
+    /// ranks the file one process writes.
+    func testShardedPredictWithContextEqualsOneProcess() throws {
+        let f = try Fixture.shared()
+        let out = try folder("context")
+        let train = try start(trainArguments(data: f.data, out: out, extra: ["--context-slices", "2", "--epochs", "1"])).finish()
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let input = f.data.appendingPathComponent("train-volume.tif").path   // 6 pages
+        func predict(_ name: String, _ launcher: [String]?) throws -> Data {
+            let path = out.appendingPathComponent(name).path
+            let r = try start(["predict", "--model", out.appendingPathComponent("last.safetensors").path, "--input", input,
+                               "--output", path, "--threads", "1"], launcher: launcher).finish()
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        let single = try predict("one.tif", nil), sharded = try predict("two.tif", try mpirun(2))
+        XCTAssertFalse(single.isEmpty)
+        XCTAssertEqual(single, sharded, "sharded prediction with context differs from one process's")
+    }
+
     func testResumeWithAnotherNumberOfRanks() throws {
         let f = try Fixture.shared()
         let out = try folder("resume")

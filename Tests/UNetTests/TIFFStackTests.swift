@@ -325,8 +325,8 @@ final class TIFFStackTests: XCTestCase {
         assertTIFFError(.unsupportedFormat, ["unsupported bit depth 16 (signed integer samples)"]) {
             try ImageStack.read(from: url)
         }
-        write(HandTIFF.make([HandTIFF.page(width: 4, height: 4, bitsPerSample: [32], sampleFormat: 1)]), to: url)
-        assertTIFFError(.unsupportedFormat, ["unsupported bit depth 32 (unsigned integer samples)"]) {
+        write(HandTIFF.make([HandTIFF.page(width: 4, height: 4, bitsPerSample: [32], sampleFormat: 2)]), to: url)
+        assertTIFFError(.unsupportedFormat, ["unsupported bit depth 32 (signed integer samples)"]) {
             try ImageStack.read(from: url)
         }
     }

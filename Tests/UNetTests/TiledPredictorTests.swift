@@ -100,7 +100,7 @@ final class TrainingLogTests: XCTestCase {
     func testTutorialLineAndCSVRoundTrip() {
         let r = EpochRecord(epoch: 3, trainCost: 0.160667, validationCost: 0.265909, validationAccuracy: 0.888796,
                             validationJaccard: [0.636058, 0.861970], seconds: 4.379772, learningRate: 1e-4)
-        XCTAssertEqual(r.tutorialLine, "EPOCH 3: Avg epoch training cost train 0.160667, cost val 0.265909, acc val 0.888796, jacc val class 0 0.636058, jacc val class 1 0.861970, jacc val 0.749014 took 4.379772 s")
+        XCTAssertEqual(r.tutorialLine, "EPOCH 3: Avg epoch training cost train 0.160667, cost val 0.265909, acc val 0.888796, jacc val class 0 0.636058, jacc val class 1 0.861970, jacc val 0.749014 took 4.379772 s, lr 0.0001")
         XCTAssertEqual(EpochRecord.csvHeader(classes: 2), "epoch,train_cost,val_cost,val_accuracy,val_jaccard_0,val_jaccard_1,val_jaccard_mean,seconds,learning_rate")
         let parsed = EpochRecord(csvRow: r.csvRow, classes: 2)
         XCTAssertEqual(parsed?.epoch, 3)

@@ -16,6 +16,9 @@ public struct EMSlice: Sendable, Equatable {
     public var image: [Float]
     /// Class per pixel (0 membrane, 1 cell), row-major; `nil` for an unlabeled (test) slice.
     public var label: [UInt8]?
+    /// With 2.5D context (`SliceContext`): the images of slices `index - N ... index + N` of the
+    /// stack, mirrored at its ends, this slice's own at the centre; empty without context.
+    public var contextImages: [[Float]] = []
 
     /// Creates a slice; `image` (and `label`, when given) must hold `width * height` values.
     public init(index: Int, width: Int, height: Int, image: [Float], label: [UInt8]?) {
@@ -27,6 +30,9 @@ public struct EMSlice: Sendable, Equatable {
         self.image = image
         self.label = label
     }
+
+    /// The network's input planes: `contextImages`, or the image alone without context.
+    public var inputPlanes: [[Float]] { contextImages.isEmpty ? [image] : contextImages }
 
     /// The labels as Float class indices (0 or 1), for loss functions; `nil` when unlabeled.
     public var labelClasses: [Float]? { label?.map { Float($0) } }
@@ -138,6 +144,25 @@ public struct ISBIDataset: Sendable {
         return (pageCount - count)...(pageCount - 1)
     }
 
+    /// The validation slices of fold `fold` of `folds` for a stack of `pageCount` pages: the
+    /// `fold`-th (0-based) of `folds` contiguous blocks, whose sizes differ by at most one (block i is
+    /// `i * pageCount / folds ..< (i + 1) * pageCount / folds`); the other blocks are for training.
+    ///
+    /// - Throws: `ISBIDatasetError.invalidSplit` when `folds < 2`, `fold` is not in `0..<folds`, or
+    ///   there are more folds than pages.
+    public static func foldValidationSlices(pageCount: Int, folds: Int, fold: Int) throws -> ClosedRange<Int> {
+        guard folds >= 2 else {
+            throw ISBIDatasetError.invalidSplit(message: "\(folds) fold(s): cross-validation needs at least 2")
+        }
+        guard fold >= 0 && fold < folds else {
+            throw ISBIDatasetError.invalidSplit(message: "fold \(fold) of \(folds): expected a fold in 0...\(folds - 1) (0-based)")
+        }
+        guard folds <= pageCount else {
+            throw ISBIDatasetError.invalidSplit(message: "\(folds) folds of a stack of \(pageCount) page(s): expected at most \(pageCount) folds (one slice each)")
+        }
+        return (fold * pageCount / folds)...((fold + 1) * pageCount / folds - 1)
+    }
+
     /// Loads the dataset from a folder in the ISBI layout.
     ///
     /// - Parameters:
@@ -145,10 +170,13 @@ public struct ISBIDataset: Sendable {
     ///   - validationSlices: slice indices held out for validation; `nil` for
     ///     `defaultValidationSlices(pageCount:)`. Must lie within the stack and leave a training slice.
     ///   - loadTest: whether to read `test-volume.tif` when present.
+    ///   - contextSlices: 2.5D context (`SliceContext`): every slice, training, validation and test,
+    ///     gets the images of its `contextSlices` neighbours on each side in its stack. A validation
+    ///     slice's neighbours may be training slices (their images only, never their labels).
     /// - Throws: `TIFFError` for unreadable stacks, `ISBIDatasetError` for bad labels, NaN or infinite
     ///   image pixels, or a bad split.
     public init(folder: URL, validationSlices: ClosedRange<Int>? = nil, loadTest: Bool = true,
-                limits: TIFFReadLimits = .default) throws {
+                contextSlices: Int = 0, limits: TIFFReadLimits = .default) throws {
         let volumeURL = folder.appendingPathComponent(Self.volumeFileName)
         let labelsURL = folder.appendingPathComponent(Self.labelsFileName)
         let testURL = folder.appendingPathComponent(Self.testFileName)
@@ -161,7 +189,7 @@ public struct ISBIDataset: Sendable {
         try volume.requireFiniteIntensities(file: volumeURL.path)
         try test?.requireFiniteIntensities(file: testURL.path)
         try self.init(volume: volume, labels: labels, test: test, validationSlices: validationSlices,
-                      labelsName: labelsURL.path)
+                      contextSlices: contextSlices, labelsName: labelsURL.path)
     }
 
     /// Builds the dataset from stacks already in memory (raw values, as `ImageStack.read` returns them).
@@ -170,9 +198,11 @@ public struct ISBIDataset: Sendable {
     ///   - volume: the images; normalized to [0, 1] here (`ImageStack.normalized()`).
     ///   - labels: raw label values, 0 or 255 only; same page count and size as `volume`.
     ///   - test: optional unlabeled images, normalized likewise (any page size).
+    ///   - contextSlices: neighbours on each side attached to every slice (`SliceContext`).
     ///   - labelsName: the name used for the labels in error messages.
     public init(volume: ImageStack, labels: ImageStack, test: ImageStack? = nil,
-                validationSlices: ClosedRange<Int>? = nil, labelsName: String = ISBIDataset.labelsFileName) throws {
+                validationSlices: ClosedRange<Int>? = nil, contextSlices: Int = 0,
+                labelsName: String = ISBIDataset.labelsFileName) throws {
         if labels.pages != volume.pages {
             throw ISBIDatasetError.labelMismatch(
                 file: labelsName, message: "has \(labels.pages) page(s) but the volume has \(volume.pages)")
@@ -202,15 +232,16 @@ public struct ISBIDataset: Sendable {
             slices.append(EMSlice(index: page, width: volume.width, height: volume.height,
                                   image: images.page(page), label: classes))
         }
-        self.slices = slices
+        let withContext = SliceContext.attach(radius: contextSlices, to: slices)
+        self.slices = withContext
         self.validationSlices = split
-        self.train = slices.filter { !split.contains($0.index) }
-        self.validation = slices.filter { split.contains($0.index) }
+        self.train = withContext.filter { !split.contains($0.index) }
+        self.validation = withContext.filter { split.contains($0.index) }
         if let test {
             let normalized = test.normalized()
-            self.test = (0..<test.pages).map {
+            self.test = SliceContext.attach(radius: contextSlices, to: (0..<test.pages).map {
                 EMSlice(index: $0, width: test.width, height: test.height, image: normalized.page($0), label: nil)
-            }
+            })
         } else {
             self.test = []
         }

@@ -18,24 +18,28 @@ public struct ImageStack: Equatable, Sendable {
         case uint16
         /// 32-bit IEEE floating-point samples.
         case float32
+        /// 32-bit unsigned integer samples (0...4294967295): label stacks such as `unet predict
+        /// --instances` writes. Read as Float, exact up to 2^24.
+        case uint32
 
         /// Bits per sample in the file.
         public var bitsPerSample: Int {
             switch self {
             case .uint8: return 8
             case .uint16: return 16
-            case .float32: return 32
+            case .float32, .uint32: return 32
             }
         }
 
         /// Bytes per sample in the file.
         public var bytesPerSample: Int { bitsPerSample / 8 }
 
-        /// The largest raw value of an integer format (255 or 65535); 1 for float.
+        /// The largest raw value of an integer format (255, 65535 or 4294967295); 1 for float.
         public var maxValue: Float {
             switch self {
             case .uint8: return 255
             case .uint16: return 65535
+            case .uint32: return 4_294_967_295
             case .float32: return 1
             }
         }
@@ -146,7 +150,7 @@ public struct IntensityNormalization: Sendable, Equatable {
     /// nil), else `(v - min) / (max - min)` (0 for a constant stack).
     public init(format: ImageStack.SampleFormat, range: ClosedRange<Float>?) {
         switch format {
-        case .uint8, .uint16:
+        case .uint8, .uint16, .uint32:
             offset = 0
             scale = 1 / format.maxValue
         case .float32:

@@ -236,6 +236,7 @@ struct TIFFStackReader {
         case (8, SAMPLEFORMAT_UINT), (8, SAMPLEFORMAT_VOID): format = .uint8
         case (16, SAMPLEFORMAT_UINT), (16, SAMPLEFORMAT_VOID): format = .uint16
         case (32, SAMPLEFORMAT_IEEEFP): format = .float32
+        case (32, SAMPLEFORMAT_UINT), (32, SAMPLEFORMAT_VOID): format = .uint32
         default:
             let kindName: String
             switch sampleFormat {
@@ -340,6 +341,10 @@ struct TIFFStackReader {
         case .uint16:
             let s = source.assumingMemoryBound(to: UInt16.self)
             if invert { for i in 0..<count { destination[i] = Float(65535 &- s[i]) } }
+            else { for i in 0..<count { destination[i] = Float(s[i]) } }
+        case .uint32:
+            let s = source.assumingMemoryBound(to: UInt32.self)
+            if invert { for i in 0..<count { destination[i] = Float(UInt32.max &- s[i]) } }
             else { for i in 0..<count { destination[i] = Float(s[i]) } }
         case .float32:
             destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)

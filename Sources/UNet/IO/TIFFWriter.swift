@@ -141,10 +141,32 @@ public final class TIFFPageWriter {
 
     /// Appends the next page: `width * height` values, row after row.
     public func write(_ pixels: UnsafeBufferPointer<Float>) throws {
+        let base = pixels.baseAddress
+        try writePage(count: pixels.count) { row0, count, buffer in
+            self.encode(base! + row0 * self.width, count: count, into: buffer)
+        }
+    }
+
+    /// Appends the next page of a `.uint32` file from integer labels (exact for every value, where
+    /// Float pages are exact up to 2^24): `width * height` values, row after row.
+    public func write(labels: [UInt32]) throws {
+        guard format == .uint32 else {
+            throw fail(page: pagesWritten, "integer labels need a uint32 file, this one is \(format.rawValue)")
+        }
+        try labels.withUnsafeBufferPointer { all in
+            try writePage(count: all.count) { row0, count, buffer in
+                buffer.assumingMemoryBound(to: UInt32.self).update(from: all.baseAddress! + row0 * self.width, count: count)
+            }
+        }
+    }
+
+    /// Writes one page's tags and strips; `encodeRows(firstRow, count, buffer)` fills a strip's
+    /// `count` samples in the file's format.
+    private func writePage(count: Int, encodeRows: (Int, Int, UnsafeMutableRawPointer) -> Void) throws {
         guard let h = handle, !finished else { throw fail("write after finish()") }
         guard pagesWritten < pages else { throw fail(page: pagesWritten, "more than the \(pages) page(s) announced") }
-        guard pixels.count == width * height else {
-            throw fail(page: pagesWritten, "a page of \(pixels.count) values, expected \(width) x \(height) = \(width * height)")
+        guard count == width * height else {
+            throw fail(page: pagesWritten, "a page of \(count) values, expected \(width) x \(height) = \(width * height)")
         }
         let page = pagesWritten
         let tif = h.tif
@@ -180,12 +202,11 @@ public final class TIFFPageWriter {
 
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: rowsPerStrip * rowBytes, alignment: 16)
         defer { buffer.deallocate() }
-        let base = pixels.baseAddress!
         var strip: UInt32 = 0
         for row0 in stride(from: 0, to: height, by: rowsPerStrip) {
             let rows = min(rowsPerStrip, height - row0)
             let count = rows * width
-            encode(base + row0 * width, count: count, into: buffer)
+            encodeRows(row0, count, buffer)
             let bytes = count * format.bytesPerSample
             if TIFFWriteEncodedStrip(tif, strip, buffer, tmsize_t(bytes)) != bytes {
                 throw fail(page: page, "strip \(strip) could not be written", h.sink)
@@ -227,6 +248,13 @@ public final class TIFFPageWriter {
             for i in 0..<count {
                 let v = source[i]
                 d[i] = v.isNaN ? 0 : UInt16(min(max(v.rounded(), 0), 65535))
+            }
+        case .uint32:
+            let d = buffer.assumingMemoryBound(to: UInt32.self)
+            for i in 0..<count {
+                let v = source[i]
+                // Float(UInt32.max) rounds up to 2^32, which UInt32 cannot hold: clamp before converting.
+                d[i] = v.isNaN ? 0 : v >= 4_294_967_296 ? UInt32.max : UInt32(max(v.rounded(), 0))
             }
         case .float32:
             buffer.assumingMemoryBound(to: Float.self).update(from: source, count: count)

@@ -22,27 +22,49 @@ public struct Segmenter {
         TiledPredictor(geometry: model.configuration.tileGeometry, tileSize: tileSize) { [model] in model($0) }
     }
 
-    /// Class probabilities `[classes, H, W]` of one single-channel image.
+    /// Class probabilities `[classes, H, W]` of one single-channel image (for a model without 2.5D
+    /// context; see `probabilities(planes:width:height:)`).
     public func probabilities(_ image: ImagePlane) -> Tensor {
-        predictor.probabilities(pixels: image.pixels, height: image.height, width: image.width,
-                                testTimeAugmentation: testTimeAugmentation)
+        probabilities(planes: [image.pixels], width: image.width, height: image.height)
     }
 
-    /// The probability of `class` (default 1 = cell) for every pixel of one image.
+    /// Class probabilities `[classes, H, W]` of one slice from its input planes (the image, or with
+    /// 2.5D context the images of slices z-N ... z+N): as many planes as the model's `inputChannels`,
+    /// each `width * height` values.
+    public func probabilities(planes: [[Float]], width: Int, height: Int) -> Tensor {
+        precondition(planes.count == model.configuration.inputChannels,
+                     "Segmenter: \(planes.count) input plane(s), the model takes \(model.configuration.inputChannels)")
+        return predictor.probabilities(pixels: SliceContext.stacked(planes), channels: planes.count, height: height,
+                                       width: width, testTimeAugmentation: testTimeAugmentation)
+    }
+
+    /// Class probabilities `[classes, H, W]` of one slice (its `inputPlanes`).
+    public func probabilities(_ slice: EMSlice) -> Tensor {
+        probabilities(planes: slice.inputPlanes, width: slice.width, height: slice.height)
+    }
+
+    /// The probability of `class` (default 1 = cell) for every pixel of one image (a model without context).
     public func classProbability(_ image: ImagePlane, class index: Int = 1) -> ImagePlane {
-        let p = probabilities(image)
+        classProbability(planes: [image.pixels], width: image.width, height: image.height, class: index)
+    }
+
+    /// The probability of `class` (default 1 = cell) for every pixel of one slice given by its input planes.
+    public func classProbability(planes: [[Float]], width: Int, height: Int, class index: Int = 1) -> ImagePlane {
+        let p = probabilities(planes: planes, width: width, height: height)
         let plane = p.slice(alongAxis: 0, index..<(index + 1)).scalars
-        return ImagePlane(width: image.width, height: image.height, pixels: plane)
+        return ImagePlane(width: width, height: height, pixels: plane)
     }
 
     /// Cell-probability maps (1 = cell, the labels' polarity) for every page of a stack normalized
-    /// to [0, 1]: the ISBI submission format when written as 32-bit float.
+    /// to [0, 1]: the ISBI submission format when written as 32-bit float. A model with 2.5D context
+    /// sees each page's neighbours in the stack (mirrored at its ends).
     public func predict(stack: ImageStack, progress: ((Int, Int) -> Void)? = nil) -> ImageStack {
         var out = ImageStack(width: stack.width, height: stack.height, pages: stack.pages,
                              pixels: [Float](repeating: 0, count: stack.pixels.count), format: .float32)
+        let radius = model.configuration.contextSlices
         for page in 0..<stack.pages {
-            let plane = ImagePlane(width: stack.width, height: stack.height, pixels: stack.page(page))
-            out.setPage(page, classProbability(plane).pixels)
+            let planes = SliceContext.indices(of: page, radius: radius, pages: stack.pages).map { stack.page($0) }
+            out.setPage(page, classProbability(planes: planes, width: stack.width, height: stack.height).pixels)
             progress?(page + 1, stack.pages)
         }
         return out
@@ -67,10 +89,13 @@ public struct EvaluationResult: Codable, Sendable, Equatable {
     public var vRand: Double?
     /// The ISBI challenge's information-theoretic score (max over thresholds), when computed.
     public var vInfo: Double?
+    /// The cell-probability threshold where `vRand` was reached: the watershed threshold for
+    /// instance labels (`CellInstances`), when computed.
+    public var vRandThreshold: Float?
 
     enum CodingKeys: String, CodingKey {
         case cost, accuracy, jaccard, meanJaccard = "mean_jaccard", dice, meanDice = "mean_dice"
-        case vRand = "v_rand", vInfo = "v_info"
+        case vRand = "v_rand", vInfo = "v_info", vRandThreshold = "v_rand_threshold"
     }
 }
 
@@ -91,7 +116,7 @@ extension Segmenter {
         var cellMaps: [Int: ImagePlane] = [:]
         for (position, slice) in slices.enumerated() where position % collective.size == collective.rank {
             guard let label = slice.label else { continue }
-            let p = probabilities(slice.imagePlane)
+            let p = probabilities(slice)
             onProbabilities?(slice, p)
             let classes = p.shape[0], n = slice.width * slice.height
             let values = p.scalars
@@ -121,15 +146,16 @@ extension Segmenter {
         let labelled = slices.indices.filter { slices[$0].label != nil }
         if isbiScores && !labelled.isEmpty {
             if collective.size > 1 { gatherOnLeader(&cellMaps, slices: slices, collective: collective) }
-            var scores: [Double] = [.nan, .nan]
+            var scores: [Double] = [.nan, .nan, .nan]
             if collective.isLeader {
                 let isbi = ISBIMetrics.evaluate(cellProbabilities: labelled.map { cellMaps[$0]! },
                                                 labels: labelled.map { slices[$0].labelPlane })
-                scores = [isbi.vRand, isbi.vInfo]
+                scores = [isbi.vRand, isbi.vInfo, Double(isbi.vRandThreshold)]
             }
             if collective.size > 1 { scores.withUnsafeMutableBytes { collective.broadcast($0, from: 0) } }
             result.vRand = scores[0]
             result.vInfo = scores[1]
+            result.vRandThreshold = Float(scores[2])
         }
         return result
     }

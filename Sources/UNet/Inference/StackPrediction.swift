@@ -29,9 +29,15 @@ extension Segmenter {
     /// arguments and must be able to read `input`. The output equals a single process's byte for
     /// byte at the same thread count per process.
     ///
+    /// A model with 2.5D context (`contextSlices` = N) reads each page's neighbours z-N ... z+N
+    /// (mirrored at the stack's ends); a rank keeps at most 2N+1 pages in memory, reusing those its
+    /// next page shares with the current one.
+    ///
     /// - Parameters:
     ///   - onPage: called on the rank that predicted a page, with its index, normalized image and
     ///     probabilities (for previews).
+    ///   - onWritten: called on rank 0 after each page is written, in page order, with its index and
+    ///     cell probabilities (for instance labels, `InstanceStackWriter`).
     ///   - progress: called on rank 0 after each page is written, with (done, total).
     /// - Returns: the stack's page count, width and height.
     /// - Throws: `TIFFError` for an unreadable input or an unwritable output, and
@@ -39,26 +45,39 @@ extension Segmenter {
     @discardableResult
     public func predictPages(input: String, output: String, collective: Collective = SingleProcess(),
                              onPage: ((Int, ImagePlane, [Float]) throws -> Void)? = nil,
+                             onWritten: ((Int, [Float]) throws -> Void)? = nil,
                              progress: ((Int, Int) -> Void)? = nil) throws -> (pages: Int, width: Int, height: Int) {
         let reader = try TIFFPageReader(path: input)
         let normalization = try IntensityNormalization(of: reader)
         let (width, height, pages) = (reader.width, reader.height, reader.pages)
         let writer = collective.isLeader
             ? try TIFFPageWriter(path: output, width: width, height: height, pages: pages, format: .float32) : nil
+        let radius = model.configuration.contextSlices
+        // Normalized pages by index: the current page's context window, nothing more.
+        var window: [Int: [Float]] = [:]
+        func normalizedPage(_ index: Int) throws -> [Float] {
+            if let pixels = window[index] { return pixels }
+            var pixels = try reader.readPage(index)
+            if reader.format == .float32, let i = pixels.firstIndex(where: { !$0.isFinite }) {
+                throw ISBIDatasetError.nonFiniteIntensity(file: input, page: index, value: pixels[i],
+                                                          x: i % width, y: i / width)
+            }
+            pixels.withUnsafeMutableBufferPointer { normalization.apply(to: $0) }
+            window[index] = pixels
+            return pixels
+        }
         for page in 0..<pages {
             let owner = page % collective.size
             if owner == collective.rank {
-                var pixels = try reader.readPage(page)
-                if reader.format == .float32, let i = pixels.firstIndex(where: { !$0.isFinite }) {
-                    throw ISBIDatasetError.nonFiniteIntensity(file: input, page: page, value: pixels[i],
-                                                              x: i % width, y: i / width)
-                }
-                pixels.withUnsafeMutableBufferPointer { normalization.apply(to: $0) }
-                let image = ImagePlane(width: width, height: height, pixels: pixels)
-                let probability = classProbability(image).pixels
+                let needed = SliceContext.indices(of: page, radius: radius, pages: pages)
+                window = window.filter { needed.contains($0.key) }
+                let planes = try needed.map(normalizedPage)
+                let image = ImagePlane(width: width, height: height, pixels: planes[radius])
+                let probability = classProbability(planes: planes, width: width, height: height).pixels
                 try onPage?(page, image, probability)
                 if let writer {
                     try writer.write(probability)
+                    try onWritten?(page, probability)
                 } else {
                     probability.withUnsafeBytes { collective.send($0, to: 0) }
                 }
@@ -66,6 +85,7 @@ extension Segmenter {
                 var probability = [Float](repeating: 0, count: width * height)
                 probability.withUnsafeMutableBytes { collective.receive($0, from: owner) }
                 try writer.write(probability)
+                try onWritten?(page, probability)
             }
             if collective.isLeader { progress?(page + 1, pages) }
         }

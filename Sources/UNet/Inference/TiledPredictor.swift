@@ -55,23 +55,34 @@ public struct TiledPredictor {
         self.batchSize = max(1, batchSize)
     }
 
-    /// Class probabilities `[classes, height, width]` for one single-channel image (`pixels` row-major).
+    /// Class probabilities `[classes, height, width]` for one image of `channels` planes (`pixels`
+    /// channel-major, each plane row-major; 2N+1 planes for a network with 2.5D context).
     /// With `testTimeAugmentation` the prediction is averaged over the 8 flips/90-degree rotations.
-    public func probabilities(pixels: [Float], height: Int, width: Int,
+    public func probabilities(pixels: [Float], channels: Int = 1, height: Int, width: Int,
                               testTimeAugmentation: Bool = false) -> Tensor {
-        precondition(pixels.count == height * width, "TiledPredictor: \(pixels.count) pixels for \(height)x\(width)")
-        if !testTimeAugmentation { return predictOnce(pixels, height, width) }
+        precondition(channels >= 1 && pixels.count == channels * height * width,
+                     "TiledPredictor: \(pixels.count) values for \(channels) plane(s) of \(height)x\(width)")
+        if !testTimeAugmentation { return predictOnce(pixels, channels, height, width) }
         var sum: Tensor? = nil
+        let n = height * width
         for t in DihedralTransform.all {
-            let (moved, h, w) = t.apply(pixels, height, width)
-            let p = predictOnce(moved, h, w)
+            var moved: [Float] = []
+            var (h, w) = (height, width)
+            moved.reserveCapacity(pixels.count)
+            for c in 0..<channels {
+                let plane = channels == 1 ? pixels : Array(pixels[(c * n)..<((c + 1) * n)])
+                let transformed = t.apply(plane, height, width)
+                moved += transformed.0
+                (h, w) = (transformed.1, transformed.2)
+            }
+            let p = predictOnce(moved, channels, h, w)
             let back = t.invert(p, height: height, width: width)
             if sum == nil { sum = back } else { sum!.addInPlace(back) }
         }
         return sum! * (1 / Float(DihedralTransform.all.count))
     }
 
-    func predictOnce(_ pixels: [Float], _ height: Int, _ width: Int) -> Tensor {
+    func predictOnce(_ pixels: [Float], _ channels: Int, _ height: Int, _ width: Int) -> Tensor {
         // Input tile side, and where its kept output core sits relative to the tile's input.
         guard let (tileIn, tileOut) = geometry.inputSize(atLeast: max(tileSize, 2 * geometry.contextMargin + geometry.alignment)) else {
             preconditionFailure("TiledPredictor: no valid input tile size near \(tileSize)")
@@ -90,14 +101,17 @@ public struct TiledPredictor {
         while start < tiles.count {
             let batch = Array(tiles[start..<min(tiles.count, start + batchSize)])
             start += batch.count
-            var input = Tensor(uninitializedShape: [batch.count, 1, tileIn, tileIn])
+            var input = Tensor(uninitializedShape: [batch.count, channels, tileIn, tileIn])
             input.withUnsafeMutableBufferPointer { buf in
                 for (b, (y0, x0)) in batch.enumerated() {
-                    let dst = buf.baseAddress! + b * tileIn * tileIn
-                    for r in 0..<tileIn {
-                        let sy = mirrorIndex(y0 - offset + r, height)
-                        let row = dst + r * tileIn
-                        for c in 0..<tileIn { row[c] = pixels[sy * width + mirrorIndex(x0 - offset + c, width)] }
+                    for plane in 0..<channels {
+                        let dst = buf.baseAddress! + (b * channels + plane) * tileIn * tileIn
+                        let src = plane * height * width
+                        for r in 0..<tileIn {
+                            let sy = mirrorIndex(y0 - offset + r, height)
+                            let row = dst + r * tileIn
+                            for c in 0..<tileIn { row[c] = pixels[src + sy * width + mirrorIndex(x0 - offset + c, width)] }
+                        }
                     }
                 }
             }

@@ -28,8 +28,11 @@ public struct UNetConfiguration: Codable, Sendable, Equatable {
         case halveChannels = "halve"
     }
 
-    /// Channels of the input image (1 for EM).
+    /// Channels of the input image (1 for EM; 2N+1 with `contextSlices` = N).
     public var inputChannels: Int = 1
+    /// 2.5D context: the network sees slices z-N ... z+N of the stack (mirrored at its ends) as its
+    /// `inputChannels` = 2N+1 channels and segments slice z (0 = slice z alone).
+    public var contextSlices: Int = 0
     /// Output classes (2: membrane, cell).
     public var classes: Int = 2
     /// Filters of the first level; level l has `baseFilters << l`.
@@ -65,6 +68,34 @@ public struct UNetConfiguration: Codable, Sendable, Equatable {
         self.upsampling = upsampling
     }
 
+    /// The most context slices on each side `contextSlices` allows.
+    public static let maximumContextSlices = 8
+
+    /// A configuration for 2.5D context of `n` slices on each side: `contextSlices = n` and
+    /// `inputChannels = 2n + 1`.
+    public func withContextSlices(_ n: Int) -> UNetConfiguration {
+        var c = self
+        c.contextSlices = n
+        c.inputChannels = 2 * n + 1
+        return c
+    }
+
+    /// Decodes a configuration; `contextSlices` (added after the first release) is 0 when absent, so
+    /// older checkpoints still load.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        inputChannels = try c.decode(Int.self, forKey: .inputChannels)
+        classes = try c.decode(Int.self, forKey: .classes)
+        baseFilters = try c.decode(Int.self, forKey: .baseFilters)
+        depth = try c.decode(Int.self, forKey: .depth)
+        padding = try c.decode(Padding.self, forKey: .padding)
+        batchNorm = try c.decode(Bool.self, forKey: .batchNorm)
+        dropout = try c.decode(Float.self, forKey: .dropout)
+        activation = try c.decode(Activation.self, forKey: .activation)
+        upsampling = try c.decode(Upsampling.self, forKey: .upsampling)
+        contextSlices = try c.decodeIfPresent(Int.self, forKey: .contextSlices) ?? 0
+    }
+
     /// Throws a `UNetConfigurationError` naming the first invalid value.
     public func validate() throws {
         func fail(_ field: String, _ value: Any, _ expected: String) -> UNetConfigurationError {
@@ -75,6 +106,12 @@ public struct UNetConfiguration: Codable, Sendable, Equatable {
         guard baseFilters >= 1 && baseFilters <= 256 else { throw fail("baseFilters", baseFilters, "1...256") }
         guard depth >= 1 && depth <= 6 else { throw fail("depth", depth, "1...6") }
         guard dropout >= 0 && dropout < 1 else { throw fail("dropout", dropout, "a probability in [0, 1)") }
+        guard contextSlices >= 0 && contextSlices <= Self.maximumContextSlices else {
+            throw fail("contextSlices", contextSlices, "0...\(Self.maximumContextSlices)")
+        }
+        guard contextSlices == 0 || inputChannels == 2 * contextSlices + 1 else {
+            throw fail("inputChannels", inputChannels, "\(2 * contextSlices + 1) (2 x contextSlices + 1)")
+        }
     }
 
     /// Filters at level `level` (0 = full resolution; `depth` = bottleneck).
@@ -129,6 +166,7 @@ public struct UNetConfiguration: Codable, Sendable, Equatable {
         "U-Net base \(baseFilters), depth \(depth), \(padding.rawValue) padding, \(batchNorm ? "batch norm" : "no batch norm"), "
             + "\(activation.rawValue.uppercased()), up-conv \(upsampling.rawValue)\(dropout > 0 ? ", dropout \(dropout)" : ""), "
             + "\(inputChannels) -> \(classes) classes"
+            + (contextSlices > 0 ? ", context \(contextSlices) slice(s) above and below" : "")
     }
 }
 

@@ -1,6 +1,6 @@
 import Tensor
 
-/// One training batch: images `[B, 1, T, T]`, targets `[B, T', T']` (T' = T for same padding),
+/// One training batch: images `[B, C, T, T]` (C = 1, or 2N+1 with 2.5D context), targets `[B, T', T']` (T' = T for same padding),
 /// and per-pixel loss weights of the targets' shape when the loss needs them.
 public struct TrainingBatch: @unchecked Sendable {
     /// Input tiles.
@@ -36,6 +36,8 @@ public struct BatchSampler: Sendable {
                 loss: LossKind, seed: UInt64) {
         precondition(!slices.isEmpty, "BatchSampler: no training slices")
         precondition(slices.allSatisfy { $0.label != nil }, "BatchSampler: every training slice needs labels")
+        precondition(slices.allSatisfy { $0.inputPlanes.count == slices[0].inputPlanes.count },
+                     "BatchSampler: every slice needs the same number of input planes")
         self.slices = slices
         self.batchSize = batchSize
         self.inputSize = inputSize
@@ -49,6 +51,9 @@ public struct BatchSampler: Sendable {
         classWeights = WeightMaps.classWeights(counts: WeightMaps.classCounts(slices.map(\.labelPlane)))
         self.seed = seed
     }
+
+    /// Input channels of every tile: the slices' input planes (1, or 2N+1 with context).
+    public var channels: Int { slices[0].inputPlanes.count }
 
     /// Batches per epoch: enough tiles to cover the training pixels about once.
     public var batchesPerEpoch: Int {
@@ -64,19 +69,29 @@ public struct BatchSampler: Sendable {
 
     /// The tiles `items` (a part of `0..<batchSize`) of batch `index` of `epoch`: each tile is the
     /// same as in the whole batch, so K processes that take a part each see, together, exactly the
-    /// tiles one process would.
+    /// tiles one process would. With 2.5D context every input plane of a tile gets the same crop and
+    /// transform; the labels are the centre slice's.
     public func batch(epoch: Int, index: Int, items: Range<Int>) -> TrainingBatch {
         precondition(items.lowerBound >= 0 && items.upperBound <= batchSize && !items.isEmpty,
                      "BatchSampler: items \(items) are not a part of 0..<\(batchSize)")
-        let t = inputSize, o = outputSize, margin = (t - o) / 2, count = items.count
-        var images = [Float](repeating: 0, count: count * t * t)
+        let t = inputSize, o = outputSize, margin = (t - o) / 2, count = items.count, channels = self.channels
+        var images = [Float](repeating: 0, count: count * channels * t * t)
         var targets = [Float](repeating: 0, count: count * o * o)
         var weights = loss.needsWeightMap ? [Float](repeating: 0, count: count * o * o) : []
         for (slot, item) in items.enumerated() {
             var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index * batchSize + item) &* 0xC2B2_AE3D_27D4_EB4F))
             let slice = slices[rng.nextInt(in: 0..<slices.count)]
-            let (image, label) = augmenter.augment(image: slice.imagePlane, label: slice.labelPlane, using: &rng)
-            images.replaceSubrange((slot * t * t)..<((slot + 1) * t * t), with: image.pixels)
+            let parameters = augmenter.sampleParameters(sourceWidth: slice.width, sourceHeight: slice.height, using: &rng)
+            let (image, label) = augmenter.apply(parameters, image: slice.imagePlane, label: slice.labelPlane)
+            let centre = channels / 2
+            for (c, plane) in slice.inputPlanes.enumerated() {
+                // The centre plane is the slice's image, already warped with the labels.
+                let warped = c == centre ? image.pixels
+                    : augmenter.apply(parameters, image: ImagePlane(width: slice.width, height: slice.height, pixels: plane),
+                                      label: slice.labelPlane).image.pixels
+                let start = (slot * channels + c) * t * t
+                images.replaceSubrange(start..<(start + t * t), with: warped)
+            }
             // Targets (and weights) cover the output window, centred for valid padding.
             let cropped = margin == 0 ? label : Augmenter.crop(image: image, label: label, x: margin, y: margin,
                                                                width: o, height: o).label
@@ -89,7 +104,7 @@ public struct BatchSampler: Sendable {
                 weights.replaceSubrange((slot * o * o)..<((slot + 1) * o * o), with: map)
             }
         }
-        return TrainingBatch(images: Tensor(shape: [count, 1, t, t], scalars: images),
+        return TrainingBatch(images: Tensor(shape: [count, channels, t, t], scalars: images),
                              targets: Tensor(shape: [count, o, o], scalars: targets),
                              weights: loss.needsWeightMap ? Tensor(shape: [count, o, o], scalars: weights) : nil)
     }

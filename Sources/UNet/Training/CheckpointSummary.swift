@@ -18,6 +18,10 @@ public enum MetadataKey {
     public static let bestEpoch = "unet.best_epoch"
     /// The best mean validation Jaccard.
     public static let bestMeanJaccard = "unet.best_mean_jaccard"
+    /// The cell-probability threshold for instance labels, chosen by `unet evaluate --store-threshold`.
+    public static let threshold = "unet.threshold"
+    /// What the threshold was chosen on (checkpoint-independent description, e.g. the slices).
+    public static let thresholdSource = "unet.threshold_source"
 }
 
 /// What a swift-unet checkpoint (a run's `best.safetensors` or `last.safetensors`) says about itself,
@@ -55,6 +59,26 @@ public struct CheckpointSummary: Sendable {
     public let bestMeanJaccard: Double?
     /// The data the run trained on (`unet.data`, a folder for runs of `unet train`); nil when empty.
     public let dataDescription: String?
+
+    /// The instance threshold stored by `storeThreshold` (`unet.threshold`); nil when absent or not
+    /// a number in [0, 1].
+    public var storedThreshold: Float? {
+        guard let text = metadata[MetadataKey.threshold], let value = Float(text), value >= 0 && value <= 1 else { return nil }
+        return value
+    }
+
+    /// Writes `threshold` (in [0, 1]) and a note of what it was chosen on into the metadata of the
+    /// checkpoint at `path`, atomically, keeping every tensor and every other key.
+    ///
+    /// - Throws: `SafeTensorsError` when the file cannot be read or written.
+    public static func storeThreshold(_ threshold: Float, source: String, in path: String) throws {
+        precondition(threshold >= 0 && threshold <= 1, "storeThreshold: \(threshold) outside [0, 1]")
+        let file = try SafeTensors.read(from: path)
+        var metadata = file.metadata
+        metadata[MetadataKey.threshold] = String(threshold)
+        metadata[MetadataKey.thresholdSource] = source
+        try SafeTensors(tensors: file.tensors, metadata: metadata).write(to: path)
+    }
 
     /// Reads and checks the header of the checkpoint at `url`.
     ///

@@ -75,6 +75,8 @@ public final class Trainer {
     public var shouldStop: () -> Bool = { false }
 
     let optimizer: Optimizer
+    /// The moving average of the weights (`configuration.emaDecay > 0`): validated and saved as the model.
+    let ema: ExponentialMovingAverage?
     let inputSize: Int, outputSize: Int
     /// The processes training together; rank 0 alone reports events and writes the run folder.
     public let collective: Collective
@@ -108,6 +110,10 @@ public final class Trainer {
         guard trainSlices.allSatisfy({ $0.label != nil }), validationSlices.allSatisfy({ $0.label != nil }) else {
             throw TrainingError.unusableData("every training and validation slice needs labels")
         }
+        let channels = model.configuration.inputChannels
+        if let odd = (trainSlices + validationSlices).first(where: { $0.inputPlanes.count != channels }) {
+            throw TrainingError.unusableData("slice \(odd.index) has \(odd.inputPlanes.count) input plane(s), the model takes \(channels) (2.5D context of \(model.configuration.contextSlices) slice(s) on each side)")
+        }
         self.model = model
         self.configuration = configuration
         self.trainSlices = trainSlices
@@ -125,6 +131,7 @@ public final class Trainer {
         case .sgd: optimizer = SGD(parameters: named, learningRate: configuration.learningRate,
                                    momentum: configuration.momentum, weightDecay: configuration.weightDecay)
         }
+        ema = configuration.emaDecay > 0 ? ExponentialMovingAverage(module: model, decay: configuration.emaDecay) : nil
         self.collective = collective
         gradients = GradientSynchronizer(parameters: named.map(\.1), collective: collective)
         let (k, r, b) = (collective.size, collective.rank, configuration.batchSize)
@@ -153,7 +160,8 @@ public final class Trainer {
         let trainer = try Trainer(model: model, trainSlices: trainSlices, validationSlices: validationSlices,
                                   configuration: training, runFolder: runFolder, dataDescription: dataDescription,
                                   collective: collective)
-        try TrainingCheckpoint.load(from: checkpoint.path, into: model, optimizer: trainer.optimizer, strict: true)
+        try TrainingCheckpoint.load(from: checkpoint.path, into: model, optimizer: trainer.optimizer, ema: trainer.ema,
+                                    strict: true)
         trainer.history = summary.history
         return trainer
     }
@@ -167,6 +175,7 @@ public final class Trainer {
                                    outputSize: outputSize, augment: configuration.augment,
                                    loss: configuration.loss, seed: configuration.seed)
         let batches = sampler.batchesPerEpoch
+        let plan = LearningRatePlan(configuration: configuration, batchesPerEpoch: batches)
         let started = Date()
         if collective.size > 1 { try synchronizeReplicas() }
         let summing: BatchNormStatisticsSum? = collective.size > 1 && synchronizesBatchNorm
@@ -191,7 +200,9 @@ public final class Trainer {
                 }
                 let stepStart = Date()
                 let batch = OpProfiler.measure("data loading (wait)") { prefetcher.next()! }
+                optimizer.learningRate = plan.rate(epoch: epoch, batch: b, history: history)
                 let loss = trainStep(batch)
+                ema?.update()
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, batch: b, value: loss) }
                 lossSum += loss
                 let seconds = Date().timeIntervalSince(stepStart)
@@ -199,7 +210,7 @@ public final class Trainer {
                                 imagesPerSecond: Double(configuration.batchSize) / max(seconds, 1e-9)))
             }
             report(.validating(epoch: epoch))
-            let validation = validate(epoch: epoch)
+            let validation = ema.map { ema in ema.withAveragedWeights { validate(epoch: epoch) } } ?? validate(epoch: epoch)
             model.train()
             let record = EpochRecord(epoch: epoch, trainCost: lossSum / Double(batches), validationCost: validation.cost,
                                      validationAccuracy: validation.accuracy, validationJaccard: validation.jaccard,
@@ -288,6 +299,16 @@ public final class Trainer {
         var scalars = keys.map { state.scalars[$0]! }
         scalars.withUnsafeMutableBytes { collective.broadcast($0, from: 0) }
         try optimizer.importState(OptimizerState(tensors: tensors, scalars: Dictionary(uniqueKeysWithValues: zip(keys, scalars))))
+        if let ema {
+            var updates = ema.updates
+            withUnsafeMutableBytes(of: &updates) { collective.broadcast($0, from: 0) }
+            let averaged = ema.averagedState().map { name, tensor -> (String, Tensor) in
+                var values = tensor.scalars
+                collective.broadcast(&values, from: 0)
+                return (name, Tensor(shape: tensor.shape, scalars: values))
+            }
+            try ema.restore(averaged, updates: updates)
+        }
     }
 
     func validate(epoch: Int) -> EvaluationResult {
@@ -304,7 +325,7 @@ public final class Trainer {
 
     func saveCheckpoint(to url: URL) throws {
         guard collective.isLeader else { return }
-        try TrainingCheckpoint.save(model: model, optimizer: optimizer, metadata: checkpointMetadata(), to: url.path)
+        try TrainingCheckpoint.save(model: model, optimizer: optimizer, ema: ema, metadata: checkpointMetadata(), to: url.path)
     }
 
     func checkpointMetadata() -> [String: String] {

@@ -40,9 +40,61 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var validationTileSize: Int = 512
     /// Stop after this many seconds of training (0 = no limit); the epoch in progress finishes.
     public var timeBudgetSeconds: Double = 0
+    /// How the learning rate changes from epoch to epoch after the warmup.
+    public var schedule: ScheduleKind = .constant
+    /// Epochs of linear warmup (per batch) from `learningRate / (warmupEpochs * batches)` to
+    /// `learningRate`, before the schedule starts (0 = none). Must be less than `epochs`.
+    public var warmupEpochs: Int = 0
+    /// The floor of the cosine schedule, and the lowest rate `.plateau` reduces to.
+    public var minimumLearningRate: Float = 0
+    /// Epochs between two decays of the `.step` schedule.
+    public var stepEpochs: Int = 10
+    /// Decay factor of the `.step` and `.plateau` schedules, in (0, 1).
+    public var gamma: Float = 0.5
+    /// Epochs without a better mean validation Jaccard that `.plateau` tolerates before it reduces
+    /// the rate (PyTorch's `ReduceLROnPlateau(mode="max", patience=...)`).
+    public var plateauPatience: Int = 5
+    /// Decay of the exponential moving average of the weights used for validation and saved as the
+    /// model in checkpoints (0 = no average). Typical: 0.99 to 0.999.
+    public var emaDecay: Float = 0
+    /// Cross-validation: the number of contiguous blocks the labelled slices are cut into (0 = no
+    /// folds: the validation slices are given explicitly).
+    public var folds: Int = 0
+    /// Cross-validation: the block (0-based, below `folds`) held out for validation.
+    public var fold: Int = 0
 
     /// The defaults.
     public init() {}
+
+    /// Decodes a configuration; fields added after the first release (the schedule, warmup, EMA and
+    /// fold settings) take their defaults when absent, so older checkpoints still load and resume.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        tileSize = try c.decode(Int.self, forKey: .tileSize)
+        loss = try c.decode(LossKind.self, forKey: .loss)
+        optimizer = try c.decode(OptimizerKind.self, forKey: .optimizer)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        weightDecay = try c.decode(Float.self, forKey: .weightDecay)
+        momentum = try c.decode(Float.self, forKey: .momentum)
+        augment = try c.decode(Bool.self, forKey: .augment)
+        patience = try c.decode(Int.self, forKey: .patience)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        previewEvery = try c.decode(Int.self, forKey: .previewEvery)
+        validationTileSize = try c.decode(Int.self, forKey: .validationTileSize)
+        timeBudgetSeconds = try c.decode(Double.self, forKey: .timeBudgetSeconds)
+        let defaults = TrainingConfiguration()
+        schedule = try c.decodeIfPresent(ScheduleKind.self, forKey: .schedule) ?? defaults.schedule
+        warmupEpochs = try c.decodeIfPresent(Int.self, forKey: .warmupEpochs) ?? defaults.warmupEpochs
+        minimumLearningRate = try c.decodeIfPresent(Float.self, forKey: .minimumLearningRate) ?? defaults.minimumLearningRate
+        stepEpochs = try c.decodeIfPresent(Int.self, forKey: .stepEpochs) ?? defaults.stepEpochs
+        gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? defaults.gamma
+        plateauPatience = try c.decodeIfPresent(Int.self, forKey: .plateauPatience) ?? defaults.plateauPatience
+        emaDecay = try c.decodeIfPresent(Float.self, forKey: .emaDecay) ?? defaults.emaDecay
+        folds = try c.decodeIfPresent(Int.self, forKey: .folds) ?? defaults.folds
+        fold = try c.decodeIfPresent(Int.self, forKey: .fold) ?? defaults.fold
+    }
 
     /// Throws a `TrainingConfigurationError` naming the first invalid value.
     public func validate() throws {
@@ -58,6 +110,33 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         guard previewEvery >= 0 else { throw fail("previewEvery", previewEvery, ">= 0") }
         guard validationTileSize >= 16 else { throw fail("validationTileSize", validationTileSize, ">= 16") }
         guard timeBudgetSeconds >= 0 else { throw fail("timeBudgetSeconds", timeBudgetSeconds, ">= 0") }
+        guard warmupEpochs >= 0 && warmupEpochs < epochs else {
+            throw fail("warmupEpochs", warmupEpochs, "0...\(epochs - 1) (fewer than the \(epochs) epochs)")
+        }
+        guard minimumLearningRate >= 0 && minimumLearningRate <= learningRate else {
+            throw fail("minimumLearningRate", minimumLearningRate, "0...\(learningRate) (at most the learning rate)")
+        }
+        guard stepEpochs >= 1 else { throw fail("stepEpochs", stepEpochs, ">= 1") }
+        guard gamma > 0 && gamma < 1 else { throw fail("gamma", gamma, "a factor in (0, 1)") }
+        guard plateauPatience >= 0 else { throw fail("plateauPatience", plateauPatience, ">= 0") }
+        guard emaDecay >= 0 && emaDecay < 1 else { throw fail("emaDecay", emaDecay, "0 (off) or a decay in (0, 1)") }
+        guard folds == 0 || folds >= 2 else { throw fail("folds", folds, "0 (no folds) or at least 2") }
+        guard folds == 0 ? fold == 0 : (fold >= 0 && fold < folds) else {
+            throw fail("fold", fold, folds == 0 ? "0 without folds" : "0...\(folds - 1)")
+        }
+    }
+
+    /// The learning-rate schedules `unet train --schedule` offers (after the warmup).
+    public enum ScheduleKind: String, Codable, Sendable, CaseIterable {
+        /// `learningRate` throughout.
+        case constant
+        /// Cosine annealing from `learningRate` to `minimumLearningRate` over the epochs after the warmup.
+        case cosine
+        /// `learningRate * gamma^(e / stepEpochs)`, e counted from the end of the warmup.
+        case step
+        /// `learningRate`, multiplied by `gamma` whenever the mean validation Jaccard has not improved
+        /// for more than `plateauPatience` epochs (down to `minimumLearningRate`).
+        case plateau
     }
 }
 

@@ -16,7 +16,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var meanValidationJaccard: Double
     /// Wall-clock seconds of the epoch (training and validation).
     public var seconds: Double
-    /// Learning rate used.
+    /// The learning rate of the epoch (of its last batch during a warmup).
     public var learningRate: Double
 
     /// Creates a record.
@@ -32,14 +32,14 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.learningRate = learningRate
     }
 
-    /// The tutorial's per-epoch line:
+    /// The tutorial's per-epoch line, with the epoch's learning rate appended:
     /// `EPOCH 3: Avg epoch training cost train 0.160667, cost val 0.265909, acc val 0.888796,
-    /// jacc val class 0 0.636058, jacc val class 1 0.861970, jacc val 0.749014 took 4.379772 s`.
+    /// jacc val class 0 0.636058, jacc val class 1 0.861970, jacc val 0.749014 took 4.379772 s, lr 0.001`.
     public var tutorialLine: String {
         var s = String(format: "EPOCH %d: Avg epoch training cost train %.6f, cost val %.6f, acc val %.6f",
                        epoch, trainCost, validationCost, validationAccuracy)
         for (c, j) in validationJaccard.enumerated() { s += String(format: ", jacc val class %d %.6f", c, j) }
-        s += String(format: ", jacc val %.6f took %.6f s", meanValidationJaccard, seconds)
+        s += String(format: ", jacc val %.6f took %.6f s, lr %.6g", meanValidationJaccard, seconds, learningRate)
         return s
     }
 

@@ -1,0 +1,116 @@
+import Foundation
+import XCTest
+
+/// `unet train`'s recipe flags (issue 15): schedules, warmup, the moving average of the weights and
+/// cross-validation folds, through the built executable.
+final class RecipeCLITests: XCTestCase {
+    func testFoldScheduleWarmupAndEMARunAndResume() throws {
+        let f = try Fixture.shared()
+        let run = f.root.appendingPathComponent("recipe-fold1")
+        let r = try unet(["train", "--data", f.data.path, "--out", run.path, "--epochs", "2", "--tile", "32",
+                          "--base-filters", "4", "--depth", "2", "--batch-size", "2", "--preview-every", "0",
+                          "--folds", "3", "--fold", "1", "--schedule", "cosine", "--min-lr", "0.0002",
+                          "--warmup-epochs", "1", "--ema", "0.9"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("validation slices 2-3"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Recipe: cosine schedule to 0.0002 over 1 epochs, 1 warmup epoch(s), EMA of the weights, decay 0.9, fold 1 of 3"), r.stdout)
+        // Epoch 1 ends its warmup at --lr; epoch 2 is the cosine's first (and only) epoch, also at --lr.
+        XCTAssertTrue(r.stdout.contains(" s, lr 0.001\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("--data \(f.data.path) --folds 3 --fold 1\n"), "the evaluate hint scores the fold: \(r.stdout)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
+        XCTAssertEqual(config?["validationSlices"] as? [Int], [2, 3])
+        XCTAssertEqual(config?["trainSlices"] as? [Int], [0, 1, 4, 5])
+        let training = config?["training"] as? [String: Any]
+        XCTAssertEqual(training?["schedule"] as? String, "cosine")
+        XCTAssertEqual(training?["warmupEpochs"] as? Int, 1)
+        XCTAssertEqual(training?["emaDecay"] as? Double ?? 0, 0.9, accuracy: 1e-6)
+        XCTAssertEqual(training?["folds"] as? Int, 3)
+        XCTAssertEqual(training?["fold"] as? Int, 1)
+
+        // The checkpoint deploys the averaged weights: predict reads it as any other.
+        let probabilities = f.root.appendingPathComponent("recipe-probabilities.tif")
+        let predict = try unet(["predict", "--model", run.appendingPathComponent("best.safetensors").path,
+                                "--input", f.data.appendingPathComponent("test-volume.tif").path, "--output", probabilities.path])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+
+        // Resuming keeps the fold (from config.json) and the recipe (from the checkpoint).
+        let resumed = try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path, "--epochs", "3"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("validation slices 2-3"), resumed.stdout)
+        XCTAssertTrue(resumed.stdout.contains("EPOCH 3: "), resumed.stdout)
+        XCTAssertTrue(resumed.stdout.contains("EMA of the weights, decay 0.9"), resumed.stdout)
+        try expectOneLineError(try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path,
+                                         "--epochs", "4", "--ema", "0.99"]), status: 64, mentioning: "--ema")
+    }
+
+    func testRecipeFlagErrorsNameTheFlag() throws {
+        let f = try Fixture.shared()
+        let out = f.root.appendingPathComponent("recipe-bad").path
+        let cases: [([String], String)] = [
+            (["--fold", "1"], "--folds"),
+            (["--folds", "1", "--fold", "0"], "--folds 1"),
+            (["--folds", "3"], "--fold"),
+            (["--folds", "3", "--fold", "3"], "--fold 3"),
+            (["--folds", "3", "--fold", "-1"], "--fold"),
+            (["--folds", "3", "--fold", "0", "--val-slices", "2-3"], "--val-slices"),
+            (["--folds", "7", "--fold", "0"], "at most 6"),
+            (["--schedule", "linear"], "--schedule"),
+            (["--warmup-epochs", "3"], "fewer than the 3 epochs"),
+            (["--warmup-epochs", "-1"], "--warmup-epochs"),
+            (["--min-lr", "0.01"], "--min-lr"),
+            (["--gamma", "1.5"], "--gamma"),
+            (["--step-epochs", "0"], "--step-epochs"),
+            (["--plateau-patience", "-1"], "--plateau-patience"),
+            (["--ema", "1"], "--ema"),
+            (["--ema", "nan"], "--ema"),
+        ]
+        for (flags, mention) in cases {
+            let r = try unet(["train", "--data", f.data.path, "--out", out, "--epochs", "3"] + flags)
+            try expectOneLineError(r, status: 64, mentioning: mention)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(flags): a failed command left a run folder behind")
+        }
+    }
+}
+
+/// `--context-slices` through the executable: the model records it, and predict, evaluate and export
+/// read it from the checkpoint.
+final class ContextCLITests: XCTestCase {
+    func testContextModelTrainsPredictsEvaluatesAndExports() throws {
+        let f = try Fixture.shared()
+        let run = f.root.appendingPathComponent("context-run")
+        let r = try unet(["train", "--data", f.data.path, "--out", run.path, "--epochs", "1", "--tile", "32",
+                          "--base-filters", "4", "--depth", "2", "--batch-size", "2", "--preview-every", "1",
+                          "--context-slices", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("3 -> 2 classes, context 1 slice(s) above and below"), r.stdout)
+        let best = run.appendingPathComponent("best.safetensors").path
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
+        let model = config?["model"] as? [String: Any]
+        XCTAssertEqual(model?["contextSlices"] as? Int, 1)
+        XCTAssertEqual(model?["inputChannels"] as? Int, 3)
+
+        let output = f.root.appendingPathComponent("context-probabilities.tif")
+        let predict = try unet(["predict", "--model", best, "--input", f.data.appendingPathComponent("test-volume.tif").path,
+                                "--output", output.path])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        let pages = try TinyTIFF.read(output)
+        XCTAssertEqual(pages.count, 2)
+        XCTAssertTrue(pages.allSatisfy { $0.values.allSatisfy { $0 >= 0 && $0 <= 1 } })
+
+        let evaluate = try unet(["evaluate", "--model", best, "--data", f.data.path, "--json"])
+        XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        let scores = try JSONSerialization.jsonObject(with: Data(evaluate.stdout.utf8)) as? [String: Any]
+        let jaccard = try XCTUnwrap(scores?["mean_jaccard"] as? Double)
+        XCTAssertTrue(jaccard > 0 && jaccard <= 1, "\(jaccard)")
+
+        let onnx = f.root.appendingPathComponent("context.onnx")
+        let export = try unet(["export", best, "--onnx", onnx.path])
+        XCTAssertEqual(export.status, 0, export.stderr)
+        XCTAssertTrue(export.stdout.contains("[batch, 3, height, width]"), export.stdout)
+
+        try expectOneLineError(try unet(["train", "--context-slices", "9", "--out", f.root.appendingPathComponent("context-bad").path]),
+                               status: 64, mentioning: "--context-slices")
+        try expectOneLineError(try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path, "--epochs", "2",
+                                         "--context-slices", "2"]), status: 64, mentioning: "--context-slices")
+    }
+}
