@@ -45,7 +45,7 @@ public struct BioImageIOTestImage: Sendable, Equatable {
     /// integer range, or for floats the range the normalization maps to [0, 1].
     public static func rawRange(format: ImageStack.SampleFormat, normalization: IntensityNormalization) -> ClosedRange<Float> {
         switch format {
-        case .uint8, .uint16: return 0...format.maxValue
+        case .uint8, .uint16, .uint32: return 0...format.maxValue
         case .float32:
             let span = normalization.scale > 0 ? 1 / normalization.scale : 0
             return normalization.offset...(normalization.offset + span)
