@@ -108,7 +108,7 @@ final class WinogradTests: XCTestCase {
         for base in [16, 64] {
             for (s, (cin, cout)) in Self.unetShapes(base: base).enumerated() {
                 // Small planes for the widest layers keep the Double reference fast.
-                let (h, w) = cin * cout > 200_000 ? (5, 6) : cin * cout > 30_000 ? (7, 9) : (11, 9)
+                let (h, w) = cin * cout > 100_000 ? (3, 5) : cin * cout > 20_000 ? (5, 6) : (11, 9)
                 for (p, g) in [Self.same(1, cin, cout, h, w), Self.valid(1, cin, cout, h + 2, w + 2)].enumerated() {
                     let seed = UInt64(1000 + 20 * s + p + base)
                     let x = randomTensor([g.batch, cin, g.height, g.width], seed: seed)

@@ -7,7 +7,8 @@
 /// 1. input transform: `V[p][ci][t] = (B^T d_{ci,t} B)[p]` for each transform point `p`, channel and
 ///    tile, written tile-minor so that `V[p]` is a `[Cin, T]` GEMM operand;
 /// 2. `alpha^2` GEMMs `M[p][Cout, T] = U[p][Cout, Cin] . V[p][Cin, T]`, with `U` the filters
-///    transformed once per call (`WinogradTransforms.filters`);
+///    transformed once per call (`WinogradTransforms.filters`; not cached across calls: in
+///    training the weights change every step, and the transform costs a few percent of the call);
 /// 3. output transform: `y_{co,t} = A^T M[.][co][t] A` (plus the bias) scattered into the output.
 /// Tiles that reach past the input read zeros; output pixels past the output's edge are dropped.
 ///
@@ -104,10 +105,8 @@ enum WinogradConvolution {
         let cin = g.inChannels, cout = g.outChannels, points = tile.points
         let inImage = cin * g.inPixels, outImage = cout * g.outPixels
         ConvolutionWorkspace.withBuffer(floats: p.filterFloats + p.lanes * p.laneFloats) { ws in
-            let chunks = Swift.min(cout, 4 * Threads.count)
-            Threads.parallelFor(chunks) { c in
-                WinogradTransforms.filters(tile, weight, inChannels: cin, outChannels: cout,
-                                           outputs: (c * cout / chunks)..<((c + 1) * cout / chunks), into: ws)
+            forRanges(cout * cin, split: cout * cin >= 4096) { filters in
+                WinogradTransforms.filters(tile, weight, filters: filters, pointStride: cout * cin, into: ws)
             }
             let u = UnsafePointer(ws)
             ConvolutionKernels.run(ConvolutionKernels.Schedule(

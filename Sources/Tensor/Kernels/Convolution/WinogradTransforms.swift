@@ -125,31 +125,55 @@ enum WinogradTransforms {
         }
     }
 
-    /// The filter transform of output channels `outputs`: `U[p][co][ci] = (G w[co][ci] G^T)[p]`
-    /// for every transform point `p`, so that `U[p]` is the `[Cout, Cin]` operand of GEMM `p`.
-    /// `weight` is `[Cout, Cin, 3, 3]`; computed in Double and rounded once.
-    static func filters(_ tile: WinogradTile, _ weight: UnsafePointer<Float>, inChannels: Int, outChannels: Int,
-                        outputs: Range<Int>, into u: UnsafeMutablePointer<Float>) {
-        let a = tile.alpha, gm = tile.filterMatrix
-        let pointStride = outChannels * inChannels
-        var temp = [Double](repeating: 0, count: a * 3)
-        for co in outputs {
-            for ci in 0..<inChannels {
-                let w = weight + (co * inChannels + ci) * 9
-                // temp = G . w  (alpha x 3)
-                for i in 0..<a {
-                    for l in 0..<3 {
-                        temp[i * 3 + l] = gm[i * 3] * Double(w[l]) + gm[i * 3 + 1] * Double(w[3 + l]) + gm[i * 3 + 2] * Double(w[6 + l])
-                    }
+    /// The filter transform of filters `filters` (indices `co * Cin + ci` of `weight`
+    /// `[Cout, Cin, 3, 3]`): `U[p][f] = (G w_f G^T)[p]` for every transform point `p`, so that
+    /// `U[p]` (`pointStride` floats apart) is the `[Cout, Cin]` operand of GEMM `p`. Runs over
+    /// chunks of filters transposed to tap-major order, with the two matrix products as SIMD
+    /// passes over the chunk.
+    static func filters(_ tile: WinogradTile, _ weight: UnsafePointer<Float>, filters: Range<Int>, pointStride: Int,
+                        into u: UnsafeMutablePointer<Float>) {
+        let a = tile.alpha, gm = tile.filterMatrix.map { Float($0) }
+        let chunk = 256
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: (9 + 3 * a) * chunk) { scratch in
+            let taps = scratch.baseAddress!, temp = taps + 9 * chunk
+            var f0 = filters.lowerBound
+            while f0 < filters.upperBound {
+                let count = Swift.min(chunk, filters.upperBound - f0)
+                let lanes = (count + 7) / 8 * 8
+                // taps[k][f] = w[f0 + f][k], zero past the chunk's end.
+                for f in 0..<count {
+                    let w = weight + (f0 + f) * 9
+                    for k in 0..<9 { taps[k * chunk + f] = w[k] }
                 }
-                // U = temp . G^T  (alpha x alpha)
-                let dst = u + co * inChannels + ci
+                if lanes > count { for k in 0..<9 { (taps + k * chunk + count).update(repeating: 0, count: lanes - count) } }
+                var v = 0
+                while v < lanes {
+                    // temp[i][l] = sum_k G[i][k] w[k][l]  (alpha x 3)
+                    for i in 0..<a {
+                        let g0 = gm[i * 3], g1 = gm[i * 3 + 1], g2 = gm[i * 3 + 2]
+                        for l in 0..<3 {
+                            let t = g0 * load(taps + l * chunk + v) + g1 * load(taps + (3 + l) * chunk + v)
+                                + g2 * load(taps + (6 + l) * chunk + v)
+                            store(t, temp + (i * 3 + l) * chunk + v)
+                        }
+                    }
+                    v &+= 8
+                }
+                // U[i*a + j] = sum_l temp[i][l] G[j][l], written for the chunk's filters only.
                 for i in 0..<a {
+                    let t0 = temp + (i * 3) * chunk, t1 = t0 + chunk, t2 = t1 + chunk
                     for j in 0..<a {
-                        let v = temp[i * 3] * gm[j * 3] + temp[i * 3 + 1] * gm[j * 3 + 1] + temp[i * 3 + 2] * gm[j * 3 + 2]
-                        dst[(i * a + j) * pointStride] = Float(v)
+                        let g0 = gm[j * 3], g1 = gm[j * 3 + 1], g2 = gm[j * 3 + 2]
+                        let dst = u + (i * a + j) * pointStride + f0
+                        var v = 0
+                        while v + 8 <= count {
+                            store(g0 * load(t0 + v) + g1 * load(t1 + v) + g2 * load(t2 + v), dst + v)
+                            v &+= 8
+                        }
+                        while v < count { dst[v] = g0 * t0[v] + g1 * t1[v] + g2 * t2[v]; v &+= 1 }
                     }
                 }
+                f0 += count
             }
         }
     }
