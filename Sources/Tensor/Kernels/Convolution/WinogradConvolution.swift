@@ -109,6 +109,7 @@ enum WinogradConvolution {
                 WinogradTransforms.filters(tile, weight, filters: filters, pointStride: cout * cin, into: ws)
             }
             let u = UnsafePointer(ws)
+            // `run` reads only the lanes and items of a schedule.
             ConvolutionKernels.run(ConvolutionKernels.Schedule(
                 block: 0, blocksPerImage: p.blocksPerImage, items: p.items, lanes: p.lanes,
                 splitsOverThreads: p.splitsOverThreads, laneFloats: p.laneFloats)) { item, lane in
