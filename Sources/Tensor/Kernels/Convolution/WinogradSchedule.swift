@@ -13,32 +13,26 @@ extension ConvolutionKernels {
     }
 
     /// The default choice per layer shape, PROVISIONAL: measured on a busy 2-core machine (AMD
-    /// EPYC Zen 5, other trainings running, `unet-tune winograd`, interleaved least-of-n; see
+    /// EPYC Zen 5, other trainings running, `unet-tune winograd`, interleaved medians; see
     /// docs/PERFORMANCE.md, "Winograd (provisional)"). It enables Winograd only where those A/B
-    /// runs showed a clear (> 1.3x) win over the exact path of the same call; the crossovers are to
-    /// be remeasured on a quiet machine.
+    /// runs showed a clear (> 1.3x) win over the exact path of the same call with both OpenBLAS
+    /// kernels of that machine (`Haswell`, as the machine pins it, and OpenBLAS's own `Cooperlake`);
+    /// the crossovers are to be remeasured on a quiet machine.
     ///
-    /// Measured (2026-11-30; exact = tap GEMMs or im2col as today; medians of 5-11 interleaved
-    /// rounds at load average 12-14 on 2 cores, so +-20 %): F(4x4) beat the exact path by
-    /// 1.4-2.6x on every layer with 16+ channels and 256+ tiles of 4x4 per call (base 16 on
-    /// 4 x 256^2 from enc2b 32->32 to dec4a 384->128 at 32^2, and dec1a 48->16; base 64 on
-    /// 512^2 from enc1b to enc4a 256->512 at 64^2 and dec3a 768->256), except where Cin*Cout is
-    /// large and the tiles few: 512->512 at 64^2 gained 1.25-1.57x with F4 and 1.43-1.49x with
-    /// F2. Not clear: the thinnest layers (16->16 and 16->32, Cin + Cout < 64: 0.93-1.41x, mostly
-    /// near 1.1x), fewer tiles (bottleneck-a 512->1024 at 32^2: F2 1.17-1.30x; 128->256 at
-    /// 4 x 16^2: 1.07-1.77x), and filters that take most of the workspace (dec4a 1536->512: F2
-    /// 1.22-1.35x). With one input channel (enc1a) Winograd was 2-10x slower.
+    /// F(4x4) beat the exact path by 1.4-3x in both settings on layers with 64+ channels on each
+    /// side, Cin*Cout up to 384*128 and at least 1024 tiles of 4x4 per call (base 64 on 512^2:
+    /// enc1b 64->64, enc2a, enc2b, enc3a 128->256, dec2a 384->128, dec1a 192->64; base 16 on
+    /// 4 x 256^2: enc3b 64->64 and dec3a 192->64 at 64^2). Not clear in both: wider layers
+    /// (256->256 and 256->512 at 128^2-64^2: 1.0-1.8x; 512->512 at 64^2 with F2: 0.9-1.5x; dec3a
+    /// 768->256: 1.3-1.55x), fewer tiles (32^2 and less with batch 4 and below), and thin layers
+    /// (16-48 channels on a side), where the `Cooperlake` kernel's small-matrix GEMMs make the
+    /// tap path fast (0.7-1.9x). With one input channel Winograd was 2-10x slower. F(2x2) is never
+    /// the default.
     static func automaticWinogradTile(_ g: ConvGeometry) -> WinogradTile? {
         let cin = g.inChannels, cout = g.outChannels
-        guard Swift.min(cin, cout) >= 16 && cin + cout >= 64 else { return nil }
-        let budget = ConvolutionWorkspace.limitFloats / 2
-        let tiles4 = g.batch * ((g.outHeight + 3) / 4) * ((g.outWidth + 3) / 4)
-        let tiles2 = g.batch * ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
-        if WinogradTile.f4.points * cin * cout <= budget && (tiles4 >= 1024 || (tiles4 >= 256 && cin * cout <= 256 * 512)) {
-            return .f4
-        }
-        if WinogradTile.f2.points * cin * cout <= budget && tiles2 >= 1024 && cin >= 128 { return .f2 }
-        return nil
+        guard Swift.min(cin, cout) >= 64 && cin * cout <= 384 * 128 else { return nil }
+        let tiles = g.batch * ((g.outHeight + 3) / 4) * ((g.outWidth + 3) / 4)
+        return tiles >= 1024 ? .f4 : nil
     }
 
     /// The path `forward` takes for `g` under `policy`, for reports: "winograd F4"/"winograd F2",
