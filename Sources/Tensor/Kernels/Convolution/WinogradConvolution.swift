@@ -7,8 +7,8 @@
 /// 1. input transform: `V[p][ci][t] = (B^T d_{ci,t} B)[p]` for each transform point `p`, channel and
 ///    tile, written tile-minor so that `V[p]` is a `[Cin, T]` GEMM operand;
 /// 2. `alpha^2` GEMMs `M[p][Cout, T] = U[p][Cout, Cin] . V[p][Cin, T]`, with `U` the filters
-///    transformed once per call (`WinogradTransforms.filters`; not cached across calls: in
-///    training the weights change every step, and the transform costs a few percent of the call);
+///    transformed once per call (`WinogradTransforms.filters`; not cached across calls, since in
+///    training the weights change every step; caching would help inference of wide layers);
 /// 3. output transform: `y_{co,t} = A^T M[.][co][t] A` (plus the bias) scattered into the output.
 /// Tiles that reach past the input read zeros; output pixels past the output's edge are dropped.
 ///
