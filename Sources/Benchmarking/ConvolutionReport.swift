@@ -71,9 +71,16 @@ public enum ConvolutionReport {
         /// "forward", "backward-data" or "backward-weight" (of the layer as named: for a transposed
         /// convolution, its forward is the underlying convolution's backward-data and vice versa).
         public var op: String
+        /// The algorithm the kernels chose for it: "winograd F4"/"winograd F2" (forward by
+        /// Winograd's minimal filtering), "tap" (one GEMM per kernel tap), "im2col", "pointwise",
+        /// "scatter" (non-overlapping col2im), "col2im", or "flipped " and the forward path when
+        /// backward-data runs as the forward convolution of the flipped kernel.
+        public var path: String
         /// Median wall time of one call.
         public var seconds: Double
-        /// Useful FLOPs (2 x multiply-adds) per second, in units of 1e9.
+        /// Useful FLOPs per second, in units of 1e9, counted as the direct convolution's
+        /// (`2 * N * Cout * Cin * kh * kw * outH * outW`) whatever the path: for Winograd, which
+        /// does fewer multiplications, an effective rate that can exceed the bare SGEMM's.
         public var gflops: Double
         /// Rate of a bare `cblas_sgemm` with this op's GEMM shape (all threads inside BLAS).
         public var sgemmGflops: Double
@@ -88,13 +95,13 @@ public enum ConvolutionReport {
         public var sgemmK: Int
 
         enum CodingKeys: String, CodingKey {
-            case op, seconds, gflops, ratio
+            case op, path, seconds, gflops, ratio
             case sgemmGflops = "sgemm_gflops", sgemmM = "sgemm_m", sgemmN = "sgemm_n", sgemmK = "sgemm_k"
         }
     }
 
     /// One row of the report: a layer and what was measured on it. Its JSON is one flat object
-    /// with the keys of both: `name, cin, cout, h, w, kernel, stride, batch, transposed, op,
+    /// with the keys of both: `name, cin, cout, h, w, kernel, stride, batch, transposed, op, path,
     /// seconds, gflops, sgemm_gflops, ratio, sgemm_m, sgemm_n, sgemm_k`.
     public struct Row: Codable, Sendable, Equatable {
         /// The layer.
@@ -198,6 +205,12 @@ public enum ConvolutionReport {
         default: kernel = op
         }
         let body: () -> Void
+        let path: String
+        switch kernel {
+        case .forward: path = ConvolutionKernels.forwardPath(g, policy: policy)
+        case .backwardData: path = ConvolutionKernels.backwardDataPath(g, policy: policy)
+        case .backwardWeight: path = ConvolutionKernels.backwardWeightPath(g, policy: policy)
+        }
         switch kernel {
         case .forward:
             body = { ConvolutionKernels.forward(g, input: x, weight: wt, bias: nil, output: y, policy: policy) }
@@ -217,7 +230,7 @@ public enum ConvolutionReport {
         let sgemmGflops = bare.flops / bareSeconds / 1e9
         let gflops = g.flops / seconds / 1e9
         return Row(layer: layer, measurement: Measurement(
-            op: op.rawValue, seconds: seconds, gflops: gflops, sgemmGflops: sgemmGflops, ratio: gflops / sgemmGflops,
+            op: op.rawValue, path: path, seconds: seconds, gflops: gflops, sgemmGflops: sgemmGflops, ratio: gflops / sgemmGflops,
             sgemmM: bare.m, sgemmN: bare.n, sgemmK: bare.k))
     }
 
@@ -250,12 +263,12 @@ public enum ConvolutionReport {
 
     /// A fixed-width text table of the rows (markdown-compatible).
     public static func table(_ rows: [Row]) -> String {
-        var lines = ["| layer | op | cin->cout | input | ms | GFLOP/s | sgemm GFLOP/s | ratio |",
-                     "|---|---|---|---|---:|---:|---:|---:|"]
+        var lines = ["| layer | op | path | cin->cout | input | ms | GFLOP/s | sgemm GFLOP/s | ratio |",
+                     "|---|---|---|---|---|---:|---:|---:|---:|"]
         for row in rows {
             let l = row.layer, m = row.measurement
             let kind = l.transposed ? "T k\(l.kernel)s\(l.stride)" : "k\(l.kernel)"
-            lines.append("| \(l.name) | \(m.op) | \(l.cin)->\(l.cout) \(kind) | \(l.batch)x\(l.h)x\(l.w) | "
+            lines.append("| \(l.name) | \(m.op) | \(m.path) | \(l.cin)->\(l.cout) \(kind) | \(l.batch)x\(l.h)x\(l.w) | "
                 + String(format: "%.1f | %.1f | %.1f | %.2f |", m.seconds * 1e3, m.gflops, m.sgemmGflops, m.ratio))
         }
         return lines.joined(separator: "\n")

@@ -172,6 +172,9 @@ struct BenchConv: ParsableCommand {
     @Option(help: ArgumentHelp("How each call uses the threads: automatic, lanes (work items spread over the threads, one single-threaded GEMM each) or split-gemm (each GEMM split over the threads).",
                                valueName: "policy"))
     var parallelism: ConvolutionPolicy.Parallelism = .automatic
+    @Option(help: ArgumentHelp("Algorithm of the 3x3 stride-1 convolutions: automatic (the schedule's choice), exact, f2 or f4 (Winograd F(2x2,3x3) or F(4x4,3x3) wherever it applies).",
+                               valueName: "algorithm"))
+    var convAlgorithm: BenchConvAlgorithm = .automatic
     @Option(help: ArgumentHelp("Repetitions per measurement (median; default: 5, --quick: 1).", valueName: "n"))
     var repetitions: Int?
     @Flag(help: "Print one JSON object: system (as 'unet system --json') and rows.")
@@ -194,9 +197,9 @@ struct BenchConv: ParsableCommand {
         let what = quick ? "quick layers" : custom ? "the convolutions of a base-\(baseFilters) U-Net on \(batch) x \(size)^2"
             : "the tutorial U-Net's convolutions"
         if !json { print(system.summaryLine) }
-        if !json { print("bench conv: \(what), \(Threads.count) thread(s), parallelism \(parallelism.rawValue)") }
+        if !json { print("bench conv: \(what), \(Threads.count) thread(s), parallelism \(parallelism.rawValue), algorithm \(convAlgorithm.rawValue)") }
         let layers = quick ? nil : ConvolutionReport.layers(baseFilters: baseFilters, size: size, batch: batch)
-        let policy = ConvolutionPolicy(parallelism: parallelism)
+        let policy = ConvolutionPolicy(parallelism: parallelism, algorithm: convAlgorithm.algorithm)
         let rows = ConvolutionReport.run(quick: quick, layers: layers, repetitions: repetitions, policy: policy) { row in
             if interactive { print("\r\u{1B}[2K  \(row.layer.name) \(row.measurement.op)", terminator: ""); fflush(stdout) }
         }
@@ -224,3 +227,17 @@ struct BenchTensor: ParsableCommand {
 }
 
 extension ConvolutionPolicy.Parallelism: ExpressibleByArgument {}
+
+/// `unet bench conv --conv-algorithm`.
+enum BenchConvAlgorithm: String, CaseIterable, ExpressibleByArgument {
+    case automatic, exact, f2, f4
+
+    var algorithm: ConvolutionPolicy.Algorithm {
+        switch self {
+        case .automatic: return .automatic
+        case .exact: return .exact
+        case .f2: return .winograd(.f2)
+        case .f4: return .winograd(.f4)
+        }
+    }
+}

@@ -4,27 +4,40 @@ import NN
 import Tensor
 import UNet
 
-/// `--threads`, shared by the commands that compute.
+/// `--threads` and `--exact-conv`, shared by the commands that compute.
 struct ThreadOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "Threads for the whole computation (default: UNET_THREADS, else the number of cores).",
         valueName: "n"))
     var threads: Int?
 
+    @Flag(name: .customLong("exact-conv"), help: ArgumentHelp(
+        "Compute 3x3 convolutions only by the exact paths, never by Winograd's algorithm (default: UNET_CONV=exact or fast, else fast)."))
+    var exactConv = false
+
     func validate() throws {
         if let threads, threads < 1 || threads > 1024 {
             throw CLIError.usage("--threads \(threads): expected 1...1024")
+        }
+        if let text = ProcessInfo.processInfo.environment["UNET_CONV"], !text.isEmpty, ConvolutionMode(rawValue: text) == nil {
+            throw CLIError.usage("UNET_CONV=\(text): expected exact or fast")
         }
     }
 
     /// Sets `Threads.count` (the library's one thread setting) from `--threads`, else from the
     /// `UNET_THREADS` environment variable when it holds a count of at least 1; otherwise the
-    /// library's default (the number of cores) stays.
+    /// library's default (the number of cores) stays. Sets `ConvolutionMode.current` to exact for
+    /// `--exact-conv`, else from `UNET_CONV` (`exact` or `fast`) when set.
     func apply() {
         if let threads {
             Threads.count = threads
         } else if let text = ProcessInfo.processInfo.environment["UNET_THREADS"], let n = Int(text), n >= 1 {
             Threads.count = n
+        }
+        if exactConv {
+            ConvolutionMode.current = .exact
+        } else if let text = ProcessInfo.processInfo.environment["UNET_CONV"], let mode = ConvolutionMode(rawValue: text) {
+            ConvolutionMode.current = mode
         }
     }
 }

@@ -31,6 +31,9 @@ struct ABOptions: ParsableArguments {
     @Flag(name: .customLong("no-tap-gemms"), help: "Run every variant through im2col (tap GEMMs off).")
     var noTapGemms = false
 
+    @Flag(help: "Report the median of the rounds instead of the least (for a busy machine).")
+    var median = false
+
     @OptionGroup var threadCount: ThreadCount
 
     func validate() throws {
@@ -51,7 +54,7 @@ struct ABOptions: ParsableArguments {
     func compare(_ label: String, ops: [ConvolutionReport.Op], _ variants: [(name: String, policy: ConvolutionPolicy)]) {
         threadCount.apply()
         let legend = variants.map { $0.name }.joined(separator: " / ")
-        print("\(label): \(legend); U-Net \(net), \(Threads.count) thread(s), least of \(repetitions), ms")
+        print("\(label): \(legend); U-Net \(net), \(Threads.count) thread(s), \(median ? "median" : "least") of \(repetitions), ms")
         var totals = [[Double]](repeating: [Double](repeating: 0, count: variants.count), count: ops.count)
         for layer in selectedLayers {
             let g = layer.geometry
@@ -78,7 +81,7 @@ struct ABOptions: ParsableArguments {
                                                                    biasGradient: nil, policy: policy) }
                     }
                 }
-                let best = leastInterleaved(rounds: repetitions, bodies)
+                let best = median ? medianInterleaved(rounds: repetitions, bodies) : leastInterleaved(rounds: repetitions, bodies)
                 for v in best.indices { totals[o][v] += best[v] }
                 line += "  \(op.rawValue) " + best.map(milliseconds).joined(separator: "/")
             }
@@ -130,6 +133,25 @@ struct TapGemmAB: ParsableCommand {
             ("im2col", ConvolutionPolicy(tapGemms: false)),
             ("tap", ConvolutionPolicy()),
             ("tap + flipped data", ConvolutionPolicy(backwardData: .flippedForward)),
+        ])
+    }
+}
+
+struct WinogradAB: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "winograd",
+        abstract: "A/B/C of Winograd: the exact paths (tap GEMMs or im2col) / F(2x2,3x3) / F(4x4,3x3), forward and backward-data.",
+        discussion: """
+            Backward-data as the schedule runs it (under F2 and F4, the flipped forward). Example (busy machine): \
+            unet-tune winograd --net 64,512,1 --median --repetitions 9
+            """)
+    @OptionGroup var options: ABOptions
+
+    func run() {
+        options.compare("WINO", ops: [.forward, .backwardData], [
+            ("exact", ConvolutionPolicy(algorithm: .exact)),
+            ("F2", ConvolutionPolicy(algorithm: .winograd(.f2))),
+            ("F4", ConvolutionPolicy(algorithm: .winograd(.f4))),
         ])
     }
 }

@@ -62,6 +62,19 @@ func leastInterleaved(rounds: Int, _ bodies: [() -> Void]) -> [Double] {
     return best
 }
 
+/// Median wall time of each of `bodies` over `rounds` interleaved rounds after a warm-up round
+/// (as `leastInterleaved`); on a busy machine the median is steadier than the least.
+func medianInterleaved(rounds: Int, _ bodies: [() -> Void]) -> [Double] {
+    var times = [[Double]](repeating: [], count: bodies.count)
+    for round in 0...max(1, rounds) {
+        for (i, body) in bodies.enumerated() {
+            let t = wallSeconds(body)
+            if round > 0 { times[i].append(t) }
+        }
+    }
+    return times.map { median($0)! }
+}
+
 /// `count` uniform floats in [-1, 1) from `seed`: an operand whose values do not matter.
 func randomStorage(_ count: Int, seed: UInt64) -> TensorStorage {
     var rng = SeededGenerator(seed: seed)

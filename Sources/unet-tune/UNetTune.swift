@@ -14,7 +14,7 @@ struct UNetTune: ParsableCommand {
             convolution of a U-Net under two or three ConvolutionPolicy values, interleaved, and report \
             the least time of each.
             """,
-        subcommands: [OpTimings.self, BackwardDataAB.self, WeightGradientAB.self, TapGemmAB.self,
+        subcommands: [OpTimings.self, BackwardDataAB.self, WeightGradientAB.self, TapGemmAB.self, WinogradAB.self,
                       ScheduleSweep.self, PoolCapacity.self])
 }
 

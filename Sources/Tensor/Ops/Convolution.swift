@@ -52,7 +52,8 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     var y = Tensor(uninitializedShape: [n, cout, g.outHeight, g.outWidth])
     OpProfiler.measure(.convForward) {
         ConvolutionKernels.forward(g, input: input.storage.pointer, weight: weight.storage.pointer,
-                                   bias: bias.map { UnsafePointer($0.storage.pointer) }, output: y.storage.pointer)
+                                   bias: bias.map { UnsafePointer($0.storage.pointer) }, output: y.storage.pointer,
+                                   policy: .forOps)
     }
 
     if let tape = convolutionTape(input, weight: weight, bias: bias) {
@@ -63,7 +64,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
                 let d = Tensor(uninitializedShape: [n, cin, h, w])
                 OpProfiler.measure(.convBackwardData) {
                     ConvolutionKernels.backwardData(g, outputGradient: grad.storage.pointer, weight: wv.storage.pointer,
-                                                    inputGradient: d.storage.pointer)
+                                                    inputGradient: d.storage.pointer, policy: .forOps)
                 }
                 dx = d
             }

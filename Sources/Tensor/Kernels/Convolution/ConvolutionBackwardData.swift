@@ -130,15 +130,16 @@ extension ConvolutionKernels {
     /// Whether backward-data runs as that forward convolution (for a geometry that has one). Its
     /// column matrix has Cout*kh*kw rows instead of Cin*kh*kw and needs no col2im scatter, which
     /// wins where Cin > Cout (the decoder's convolutions on concatenated inputs) and loses elsewhere
-    /// through im2col; where the flipped convolution runs as tap GEMMs (`TapConvolution`) it wins
-    /// whatever the channel counts (docs/PERFORMANCE.md, "Convolution core").
+    /// through im2col; where the flipped convolution runs as tap GEMMs (`TapConvolution`) or by
+    /// Winograd (`WinogradConvolution`) it wins whatever the channel counts (docs/PERFORMANCE.md, "Convolution core").
     static func useTransposedForward(_ g: ConvGeometry, _ policy: ConvolutionPolicy) -> Bool {
         switch policy.backwardData {
         case .flippedForward: return true
         case .columns: return false
         case .automatic:
-            return g.outChannels < g.inChannels
-                || (policy.tapGemms && transposedGeometry(g).map(TapConvolution.applies) == true)
+            guard let flipped = transposedGeometry(g) else { return false }
+            return g.outChannels < g.inChannels || winogradTile(flipped, policy) != nil
+                || (policy.tapGemms && TapConvolution.applies(to: flipped))
         }
     }
 

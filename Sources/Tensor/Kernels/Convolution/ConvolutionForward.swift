@@ -7,6 +7,9 @@ extension ConvolutionKernels {
                                 policy: ConvolutionPolicy = .automatic) {
         precondition(g.isValid, "ConvolutionKernels.forward: invalid geometry \(g)")
         if g.batch == 0 { return }
+        if let tile = winogradTile(g, policy),
+           WinogradConvolution.forward(g, tile: tile, input: input, weight: weight, bias: bias, output: output,
+                                       parallelism: policy.parallelism) { return }
         if policy.tapGemms && TapConvolution.applies(to: g),
            TapConvolution.forward(g, input: input, weight: weight, bias: bias, output: output,
                                   parallelism: policy.parallelism) { return }

@@ -41,6 +41,18 @@ package struct ConvolutionPolicy: Sendable, Equatable {
         case plain
     }
 
+    /// Which algorithm computes a forward convolution (and a backward-data that runs as the
+    /// flipped forward) where Winograd's applies (`WinogradConvolution.eligible`).
+    package enum Algorithm: Sendable, Equatable {
+        /// Winograd where `ConvolutionMode.current` is `.fast` and the schedule picks it for the
+        /// shape (`ConvolutionKernels.winogradTile`), else the exact paths.
+        case automatic
+        /// Never Winograd: im2col or tap GEMMs, as chosen by the other settings.
+        case exact
+        /// Winograd with this tile wherever it applies and its scratch fits the workspace limit.
+        case winograd(WinogradTile)
+    }
+
     /// How a call uses the threads.
     package var parallelism: Parallelism
     /// Which backward-data algorithm runs where both apply.
@@ -50,10 +62,13 @@ package struct ConvolutionPolicy: Sendable, Equatable {
     /// Whether convolutions that tap GEMMs suit (`TapConvolution.applies`) run as tap GEMMs; false
     /// sends every convolution through im2col.
     package var tapGemms: Bool
+    /// Winograd or the exact paths, where Winograd applies.
+    package var algorithm: Algorithm
 
     /// A policy; every choice defaults to the automatic one.
     package init(parallelism: Parallelism = .automatic, backwardData: BackwardData = .automatic,
-                 weightGradient: WeightGradient = .automatic, tapGemms: Bool = true) {
+                 weightGradient: WeightGradient = .automatic, tapGemms: Bool = true, algorithm: Algorithm = .automatic) {
+        self.algorithm = algorithm
         self.parallelism = parallelism
         self.backwardData = backwardData
         self.weightGradient = weightGradient
@@ -62,4 +77,10 @@ package struct ConvolutionPolicy: Sendable, Equatable {
 
     /// Every choice made per shape: what the ops use.
     package static let automatic = ConvolutionPolicy()
+
+    /// The policy `conv2d` passes to the kernels: `automatic` unless a test or harness binds another
+    /// for the duration of a call (`ConvolutionPolicy.$forOps.withValue(...) { ... }`, which also
+    /// covers the backward pass run inside it). Task-local, so concurrent tests never see each
+    /// other's value.
+    @TaskLocal package static var forOps: ConvolutionPolicy = .automatic
 }
