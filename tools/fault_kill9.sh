@@ -121,10 +121,10 @@ while [ "$done_kills" -lt "$kills" ]; do
     if [ "$done_kills" -lt "$kills" ] && kill -9 "$pid" 2>/dev/null; then
       wait "$pid" 2>/dev/null || true
       done_kills=$((done_kills + 1))
-      stray=$(find "$run" -name '.*.tmp-*' 2>/dev/null | wc -l)
-      stray_seen=$((stray_seen + stray))
+      stray=$(find "$run" -name '.*.tmp-*' 2>/dev/null | sed "s|^$run/||" | sort | tr '\n' ' ')
+      stray_seen=$((stray_seen + $(wc -w <<<"$stray")))
       epoch=$(check_folder "$run" | tail -1)
-      echo "  kill $done_kills after ${delay} ms ($(tail -c 300 "$log" | tr '\r' '\n' | grep -v '^ *$' | tail -1 | cut -c1-60)): last.safetensors at epoch $epoch, $stray temporary file(s)"
+      echo "  kill $done_kills after ${delay} ms ($(tail -c 300 "$log" | tr '\r' '\n' | grep -v '^ *$' | tail -1 | cut -c1-60)): last.safetensors at epoch $epoch; temporary files: ${stray:-none}"
       continue
     fi
     rc=0
