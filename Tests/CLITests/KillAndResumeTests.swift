@@ -15,7 +15,7 @@ final class KillAndResumeTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
 
-    static let epochs = 4
+    static let epochs = 8
 
     /// A small run on `data` (the fixture's 64^2 slices) with dropout and previews, so that every
     /// source of randomness and every kind of file the trainer writes is involved.
@@ -63,10 +63,10 @@ final class KillAndResumeTests: XCTestCase {
 
         let run = folder.appendingPathComponent("killed")
         var epochs: [Int] = []
-        // 1: at a random moment of start-up or the first epoch.
+        // 1: at a random moment of start-up or the first epochs.
         var p = try startOrResume(data: data, run: run)
         XCTAssertTrue(try p.waitForOutput("Run folder:"), (try? p.stdoutText()) ?? "")
-        Thread.sleep(forTimeInterval: Double.random(in: 0...0.3))
+        Thread.sleep(forTimeInterval: Double.random(in: 0...0.2))
         XCTAssertEqual(try p.kill9().status, 1009, "the run ended before the first kill")
         epochs.append(try checkAfterKill(run))
         // 2: as soon as an epoch is announced, while its checkpoints and previews are being written.
@@ -77,7 +77,7 @@ final class KillAndResumeTests: XCTestCase {
         // 3: at a random moment after the next start (a resume when an epoch was saved).
         p = try startOrResume(data: data, run: run)
         XCTAssertTrue(try p.waitForOutput("Run folder:"), (try? p.stdoutText()) ?? "")
-        Thread.sleep(forTimeInterval: Double.random(in: 0...0.3))
+        Thread.sleep(forTimeInterval: Double.random(in: 0...0.2))
         let third = try p.kill9()
         if third.status != 1009 { XCTAssertEqual(third.status, 0, third.stderr) }   // it may have finished
         epochs.append(try checkAfterKill(run))
