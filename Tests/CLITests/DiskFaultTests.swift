@@ -26,7 +26,8 @@ final class DiskFaultTests: XCTestCase {
     }
 
     func testFullDiskDuringACheckpointWriteKeepsThePreviousCheckpoint() throws {
-        // The disk is left with half a checkpoint of room, so the next checkpoint cannot be written.
+        // The disk is left with half a checkpoint of room, so the next checkpoint cannot be written;
+        // then it is filled up, and `predict` writes onto it.
         let script = """
             set -u
             mount -t tmpfs -o size=4m tmpfs "$DISK" || exit 90
@@ -38,7 +39,11 @@ final class DiskFaultTests: XCTestCase {
             echo $? >"$OUT/train.status"
             "$UNET" info "$DISK/run/last.safetensors" >"$OUT/info.out" 2>"$OUT/info.err"
             echo $? >"$OUT/info.status"
-            rm -f "$DISK/filler"
+            cat /dev/zero >"$DISK/filler-rest" 2>/dev/null
+            "$UNET" predict --model "$DISK/run/best.safetensors" --input "$DATA/test-volume.tif" \
+                --output "$DISK/run/p.tif" >"$OUT/predict.out" 2>"$OUT/predict.err"
+            echo $? >"$OUT/predict.status"
+            rm -f "$DISK/filler" "$DISK/filler-rest"
             mkdir "$OUT/run" && cp -R "$DISK/run/." "$OUT/run/" || exit 92
             """
         let r = try runInMountNamespace(script, environment: try environment)
@@ -47,6 +52,9 @@ final class DiskFaultTests: XCTestCase {
         let train = try scriptRun("train", in: results)
         try expectOneLineError(train, status: 73, mentioning: ".safetensors: write failed: No space left on device")
         XCTAssertEqual(try scriptRun("info", in: results).status, 0, "the previous last.safetensors does not load")
+        // Prediction onto the full disk: the output TIFF's error says why.
+        try expectOneLineError(try scriptRun("predict", in: results), status: 73, mentioning: "p.tif")
+        XCTAssertTrue(try scriptRun("predict", in: results).stderr.contains("No space left on device"))
 
         // The checkpoints are byte for byte those of epoch 1, the logs end where they do, and the
         // failed write left no temporary file.
@@ -58,6 +66,7 @@ final class DiskFaultTests: XCTestCase {
         }
         XCTAssertNoThrow(try SafeTensors.read(from: after.appendingPathComponent("last.safetensors").path))
         XCTAssertEqual(try temporaryFiles(under: after), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: after.appendingPathComponent("p.tif").path))
     }
 
     func testReadOnlyFolderIsAClearError() throws {
