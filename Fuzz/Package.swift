@@ -34,7 +34,9 @@ let package = Package(
             swiftSettings: v5 + [.unsafeFlags(["-package-name", rootPackageName])]),
         // Starting libFuzzer and the seed request, shared by every target.
         .target(name: "FuzzSupport", path: "Support", swiftSettings: v5),
-        .executableTarget(name: "FuzzTIFF", dependencies: ["FuzzSupport", library("UNet")], path: "Targets/FuzzTIFF", swiftSettings: v5),
+        // Compiled under the root package's name too, for the writer's `package` BigTIFF switch (seeds).
+        .executableTarget(name: "FuzzTIFF", dependencies: ["FuzzSupport", library("UNet")], path: "Targets/FuzzTIFF",
+                          packageAccess: false, swiftSettings: v5 + [.unsafeFlags(["-package-name", rootPackageName])]),
         .executableTarget(name: "FuzzSafeTensors", dependencies: ["FuzzSupport", library("UNet"), library("NN"), library("Tensor")],
                           path: "Targets/FuzzSafeTensors", swiftSettings: v5),
         .executableTarget(name: "FuzzJSON", dependencies: ["FuzzSupport", library("NN")], path: "Targets/FuzzJSON", swiftSettings: v5),

@@ -67,6 +67,23 @@ private func writeSeeds(to folder: String) throws {
             }
         }
     }
+    // BigTIFF (8-byte offsets and counts), which the writer chooses only past 3.9 GB of pixel data:
+    // the same small stacks forced into that layout, so the reader's 64-bit paths start covered.
+    for format in ImageStack.SampleFormat.allCases {
+        for compression in [TIFFCompression.none, .lzw] {
+            for pages in [1, 3] {
+                let (w, h) = (6, 4)
+                let writer = try TIFFPageWriter(path: "\(folder)/big-\(format.rawValue)-\(compression.rawValue)-\(pages).tif",
+                                                width: w, height: h, pages: pages, format: format,
+                                                compression: compression, bigTIFF: true)
+                for page in 0..<pages {
+                    try writer.write((0..<(w * h)).map { Float(($0 * 29 + page * 7) % 256) / (format == .float32 ? 255 : 1) })
+                }
+                try writer.finish()
+                n += 1
+            }
+        }
+    }
     // Layouts the writer does not produce, and the inputs of the fixed findings (docs/RELIABILITY.md).
     let oneStrip: [UInt16: [UInt32]] = [256: [4], 257: [6], 258: [8], 259: [1], 262: [1], 277: [1], 278: [6]]
     var handMade: [(String, [UInt16: [UInt32]], [UInt8])] = [

@@ -114,10 +114,13 @@ public final class TIFFPageWriter {
         }
         let (payload, overflow) = (width * height).multipliedReportingOverflow(by: pages * format.bytesPerSample)
         isBigTIFF = bigTIFF ?? (overflow || payload > Self.bigTIFFThreshold)
+        errno = 0
         let (opened, sink) = LibTIFFHandle.open(fd: fd, path: temporary, mode: isBigTIFF ? "w8" : "w", maxSingleAllocation: 1 << 30)
         guard let opened else {
+            let code = errno
             unlink(temporary)
-            throw TIFFError(.writeFailed, path: path, message: "libtiff could not start the file", libtiffMessages: sink.messages)
+            throw TIFFError(.writeFailed, path: path, message: "libtiff could not start the file" + Self.systemReason(code),
+                            libtiffMessages: sink.messages, systemErrorCode: code == 0 ? nil : code)
         }
         handle = opened
     }
@@ -133,6 +136,16 @@ public final class TIFFPageWriter {
         TIFFError(.writeFailed, path: path, page: page, message: message, libtiffMessages: sink?.messages ?? [],
                   systemErrorCode: systemErrorCode)
     }
+
+    /// A failed libtiff write with the system's reason (a full disk, a quota, an I/O error), which
+    /// libtiff's own message leaves out: `errno` is cleared before each libtiff call that writes, so a
+    /// non-zero value after its failure is that failure's.
+    func writeFailure(page: Int? = nil, _ message: String, _ sink: TIFFMessageSink, errno code: Int32) -> TIFFError {
+        fail(page: page, message + Self.systemReason(code), sink, systemErrorCode: code == 0 ? nil : code)
+    }
+
+    /// `": <strerror>"`, or nothing when `code` is 0.
+    static func systemReason(_ code: Int32) -> String { code == 0 ? "" : ": \(errnoDescription(code))" }
 
     /// Appends the next page: `width * height` values, row after row.
     public func write(_ pixels: [Float]) throws {
@@ -208,13 +221,15 @@ public final class TIFFPageWriter {
             let count = rows * width
             encodeRows(row0, count, buffer)
             let bytes = count * format.bytesPerSample
+            errno = 0
             if TIFFWriteEncodedStrip(tif, strip, buffer, tmsize_t(bytes)) != bytes {
-                throw fail(page: page, "strip \(strip) could not be written", h.sink)
+                throw writeFailure(page: page, "strip \(strip) could not be written", h.sink, errno: errno)
             }
             strip += 1
         }
+        errno = 0
         guard TIFFWriteDirectory(tif) == 1, h.sink.errorCount == 0 else {
-            throw fail(page: page, "the directory could not be written", h.sink)
+            throw writeFailure(page: page, "the directory could not be written", h.sink, errno: errno)
         }
         pagesWritten += 1
     }
@@ -225,9 +240,10 @@ public final class TIFFPageWriter {
         guard pagesWritten == pages else {
             throw fail("only \(pagesWritten) of the \(pages) announced page(s) were written")
         }
+        errno = 0
         h.close()
         handle = nil
-        if h.sink.errorCount > 0 { throw fail("libtiff reported errors while finishing the file", h.sink) }
+        if h.sink.errorCount > 0 { throw writeFailure("libtiff reported errors while finishing the file", h.sink, errno: errno) }
         guard rename(temporary, path) == 0 else {
             let code = errno
             throw fail("cannot rename the temporary file into place: \(errnoDescription(code))", systemErrorCode: code)

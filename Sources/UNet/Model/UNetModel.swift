@@ -129,6 +129,15 @@ public final class UNetModel: Module {
         super.init()
     }
 
+    /// Restarts the dropout masks from a stream that depends only on `seed`, `epoch` and `batch`. The
+    /// trainer calls it before every step, so the masks of a step do not depend on how many steps this
+    /// process took before it: a run resumed from a checkpoint drops the units an uninterrupted run
+    /// drops (the generator's state is not in the checkpoint).
+    func reseedDropout(seed: UInt64, epoch: Int, batch: Int) {
+        dropoutGenerator = SeededGenerator(seed: seed ^ 0xD1B5_4A32_D192_ED03
+            ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(batch) &* 0xC2B2_AE3D_27D4_EB4F))
+    }
+
     /// Logits `[N, classes, H', W']` for images `[N, inputChannels, H, W]` (H' = H for same padding).
     /// The input side must be one the network accepts (`configuration.outputSize(forInputSize:)`).
     public func callAsFunction(_ input: Tensor) -> Tensor {

@@ -170,6 +170,7 @@ public final class Trainer {
     /// loss (after saving nothing: the last good checkpoint stays) and on I/O failures.
     @discardableResult
     public func run() throws -> TrainingOutcome {
+        removeStaleTemporaries()
         try writeConfigJSON()
         let sampler = BatchSampler(slices: trainSlices, batchSize: configuration.batchSize, inputSize: inputSize,
                                    outputSize: outputSize, augment: configuration.augment,
@@ -201,6 +202,7 @@ public final class Trainer {
                 let stepStart = Date()
                 let batch = OpProfiler.measure("data loading (wait)") { prefetcher.next()! }
                 optimizer.learningRate = plan.rate(epoch: epoch, batch: b, history: history)
+                model.reseedDropout(seed: configuration.seed, epoch: epoch, batch: b)
                 let loss = trainStep(batch)
                 ema?.update()
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, batch: b, value: loss) }
