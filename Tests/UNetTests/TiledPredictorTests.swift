@@ -85,15 +85,33 @@ final class PrefetcherTests: XCTestCase {
         XCTAssertNil(prefetcher.next())
     }
 
-    func testRunsAheadOfTheConsumer() {
-        let start = Date()
-        let prefetcher = Prefetcher(count: 4, depth: 2) { i -> Int in usleep(50_000); return i }
-        usleep(120_000)  // the consumer is busy; two items should be ready by now
-        let t0 = Date()
-        _ = prefetcher.next(); _ = prefetcher.next()
-        XCTAssertLessThan(Date().timeIntervalSince(t0), 0.04, "items were not prepared in the background")
-        _ = start
+    func testRunsAheadOfTheConsumerUpToItsDepth() {
+        // The producer signals each item it makes; before the consumer takes anything, the
+        // background thread must make exactly `depth` items and then wait (no timing involved).
+        let made = DispatchSemaphore(value: 0)
+        let counter = ProducedCounter()
+        let prefetcher = Prefetcher(count: 6, depth: 2) { i -> Int in
+            counter.increment()
+            made.signal()
+            return i
+        }
+        XCTAssertEqual(made.wait(timeout: .now() + 30), .success, "first item not produced in the background")
+        XCTAssertEqual(made.wait(timeout: .now() + 30), .success, "second item not produced in the background")
+        XCTAssertEqual(made.wait(timeout: .now() + 0.3), .timedOut, "the producer ran more than depth items ahead")
+        XCTAssertEqual(counter.value, 2)
+        var got: [Int] = []
+        while let x = prefetcher.next() { got.append(x) }
+        XCTAssertEqual(got, Array(0..<6))
+        XCTAssertEqual(counter.value, 6)
     }
+}
+
+/// A thread-safe count of the items a producer made.
+private final class ProducedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
 
 final class TrainingLogTests: XCTestCase {
