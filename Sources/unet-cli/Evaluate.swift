@@ -75,14 +75,7 @@ struct Evaluate: ParsableCommand {
         guard data != nil else { throw CLIError.usage("missing --data DIR, the ISBI-layout folder of the slices to score") }
         if tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
         if all && valSlices != nil { throw CLIError.usage("--all and --val-slices exclude each other") }
-        if let folds {
-            guard folds >= 2 else { throw CLIError.usage("--folds \(folds): expected at least 2") }
-            guard let fold else { throw CLIError.usage("--folds \(folds) needs --fold I (0...\(folds - 1))") }
-            guard fold >= 0 && fold < folds else { throw CLIError.usage("--fold \(fold): expected 0...\(folds - 1) (0-based, below --folds \(folds))") }
-            if valSlices != nil || all { throw CLIError.usage("--folds cannot be combined with --val-slices or --all") }
-        } else if let fold {
-            throw CLIError.usage("--fold \(fold) needs --folds K, the number of blocks")
-        }
+        try checkFoldFlags(folds: folds, fold: fold, conflicting: valSlices != nil ? "--val-slices" : all ? "--all" : nil)
     }
 
     func run() throws {

@@ -138,3 +138,16 @@ func describeSlices(_ indices: [Int]) -> String {
     if indices.count == hi - lo + 1 { return lo == hi ? "\(lo)" : "\(lo)-\(hi)" }
     return indices.map(String.init).joined(separator: ",")
 }
+
+/// Checks `--folds K --fold I` as `train` and `evaluate` take them: both or neither, K >= 2,
+/// 0 <= I < K, and not with `conflicting` (a flag that also chooses the slices, when given).
+func checkFoldFlags(folds: Int?, fold: Int?, conflicting: String?) throws {
+    if let folds {
+        guard folds >= 2 else { throw CLIError.usage("--folds \(folds): expected at least 2") }
+        guard let fold else { throw CLIError.usage("--folds \(folds) needs --fold I, the block to validate on (0...\(folds - 1))") }
+        guard fold >= 0 && fold < folds else { throw CLIError.usage("--fold \(fold): expected 0...\(folds - 1) (0-based, below --folds \(folds))") }
+        if let conflicting { throw CLIError.usage("--folds cannot be combined with \(conflicting): the fold's block is the validation set") }
+    } else if let fold {
+        throw CLIError.usage("--fold \(fold) needs --folds K, the number of blocks")
+    }
+}

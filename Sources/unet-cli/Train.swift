@@ -184,14 +184,7 @@ struct Train: ParsableCommand {
         }
         if let gamma, !(gamma > 0 && gamma < 1) { throw CLIError.usage("--gamma \(gamma): expected a factor in (0, 1)") }
         if let ema, !(ema > 0 && ema < 1) { throw CLIError.usage("--ema \(ema): expected a decay in (0, 1), e.g. 0.999") }
-        if let folds {
-            guard folds >= 2 else { throw CLIError.usage("--folds \(folds): expected at least 2") }
-            guard let fold else { throw CLIError.usage("--folds \(folds) needs --fold I, the block to validate on (0...\(folds - 1))") }
-            guard fold >= 0 && fold < folds else { throw CLIError.usage("--fold \(fold): expected 0...\(folds - 1) (0-based, below --folds \(folds))") }
-            if valSlices != nil { throw CLIError.usage("--folds cannot be combined with --val-slices: the fold's block is the validation set") }
-        } else if let fold {
-            throw CLIError.usage("--fold \(fold) needs --folds K, the number of blocks")
-        }
+        try checkFoldFlags(folds: folds, fold: fold, conflicting: valSlices != nil ? "--val-slices" : nil)
         if let lr, !(lr > 0 && lr.isFinite) { throw CLIError.usage("--lr \(lr): expected a positive number") }
         if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw CLIError.usage("--weight-decay \(weightDecay): expected >= 0") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw CLIError.usage("--dropout \(dropout): expected a probability in [0, 1)") }
