@@ -13,6 +13,12 @@ final class WinogradTests: XCTestCase {
     /// F4 1.3e-5; the bounds leave about 10x margin). The exact paths stay near 1e-7.
     static let relativeBound: [WinogradTile: Double] = [.f2: 1e-5, .f4: 1e-4]
 
+    /// Bounds of the weight gradient, as max |winograd - direct| / max |direct| (measured worst over
+    /// the U-Net shapes below, 2026-11-30: F2 2.7e-7, F4 4.5e-6; 20-40x margin). The gradient
+    /// transform scales by up to 8 per axis before the sum over tiles, the filter transform back by
+    /// 1/24, as in the forward.
+    static let weightGradientBound: [WinogradTile: Double] = [.f2: 1e-5, .f4: 1e-4]
+
     static func same(_ n: Int, _ cin: Int, _ cout: Int, _ h: Int, _ w: Int) -> ConvGeometry {
         ConvGeometry(batch: n, inChannels: cin, height: h, width: w, outChannels: cout, kernelHeight: 3, kernelWidth: 3,
                      padTop: 1, padBottom: 1, padLeft: 1, padRight: 1)
@@ -56,6 +62,45 @@ final class WinogradTests: XCTestCase {
                     XCTAssertLessThan(relativeError(y, expected.y), Self.relativeBound[tile]!,
                                       "geometry \(i) \(g), \(tile), \(threads) threads, \(parallelism)")
                 }
+            }
+        }
+    }
+
+    /// The weight gradient by Winograd against the direct loop: the geometries of
+    /// `testSmallGeometriesMatchDirectLoops`, every parallelism, and workspace limits that cut the
+    /// tile rows into blocks (summed into one gradient) or leave no room (the exact paths take it).
+    func testWeightGradientMatchesDirectLoops() {
+        let geometries = [
+            Self.same(2, 3, 5, 9, 11), Self.valid(1, 4, 3, 13, 7), Self.same(1, 2, 2, 1, 1), Self.valid(3, 1, 2, 3, 3),
+            Self.same(3, 5, 4, 6, 17), Self.same(2, 6, 7, 23, 21),
+            ConvGeometry(batch: 1, inChannels: 3, height: 7, width: 8, outChannels: 2, kernelHeight: 3, kernelWidth: 3,
+                         padTop: 0, padBottom: 1, padLeft: 2, padRight: 0),
+            ConvGeometry(batch: 2, inChannels: 2, height: 5, width: 6, outChannels: 3, kernelHeight: 3, kernelWidth: 3,
+                         padTop: 2, padBottom: 2, padLeft: 2, padRight: 2),
+        ]
+        for (i, g) in geometries.enumerated() {
+            let (x, w, b, dy, _) = kernelOperands(g, seed: UInt64(1500 + 10 * i))
+            let expected = directConvolution(g, x: x.scalars, w: w.scalars, bias: b.scalars, dy: dy.scalars).dw
+            for tile in WinogradTile.allCases {
+                let tileRowBytes = 4 * tile.points * (g.inChannels + g.outChannels) * ConvolutionKernels.paddedStride(g.outWidth)
+                let filterBytes = 4 * tile.points * g.inChannels * g.outChannels
+                for limit in [ConvolutionWorkspace.defaultLimitBytes, 2 * (filterBytes + tileRowBytes), 256] {
+                    for (threads, parallelism) in [(1, ConvolutionPolicy.Parallelism.automatic), (2, .lanes), (2, .splitGemm)] {
+                        let policy = ConvolutionPolicy(parallelism: parallelism, algorithm: .winograd(tile))
+                        let dw = Tensor(repeating: .nan, shape: w.shape)
+                        withThreads(threads) {
+                            withWorkspaceLimit(limit) {
+                                ConvolutionKernels.backwardWeight(g, input: x.storage.pointer, outputGradient: dy.storage.pointer,
+                                                                  weightGradient: dw.storage.pointer, biasGradient: nil, policy: policy)
+                            }
+                        }
+                        XCTAssertLessThan(relativeError(dw, expected), Self.weightGradientBound[tile]!,
+                                          "geometry \(i) \(g), \(tile), limit \(limit), \(threads) threads, \(parallelism)")
+                    }
+                }
+                XCTAssertNil(withWorkspaceLimit(256) {
+                    WinogradConvolution.plan(g, tile: tile, parallelism: .automatic, filtersPerLane: true)
+                })
             }
         }
     }
@@ -104,7 +149,7 @@ final class WinogradTests: XCTestCase {
     /// padding, within `relativeBound`; and Winograd's error is of the order of the exact path's
     /// or small next to the bound.
     func testUNetLayerShapesWithinBound() {
-        var worst: [WinogradTile: Double] = [.f2: 0, .f4: 0]
+        var worst: [WinogradTile: Double] = [.f2: 0, .f4: 0], worstGradient = worst
         for base in [16, 64] {
             for (s, (cin, cout)) in Self.unetShapes(base: base).enumerated() {
                 // Small planes for the widest layers keep the Double reference fast.
@@ -114,16 +159,26 @@ final class WinogradTests: XCTestCase {
                     let x = randomTensor([g.batch, cin, g.height, g.width], seed: seed)
                     let wt = randomTensor([cout, cin, 3, 3], seed: seed + 7)
                     let ref = directForward(g, x.scalars, wt.scalars)
+                    let dy = randomTensor([g.batch, cout, g.outHeight, g.outWidth], seed: seed + 11)
+                    let refGradient = directWeightGradient(g, x.scalars, dy.scalars)
                     for tile in WinogradTile.allCases {
-                        let y = winogradForward(g, x, wt, nil, policy: ConvolutionPolicy(algorithm: .winograd(tile)))
+                        let policy = ConvolutionPolicy(algorithm: .winograd(tile))
+                        let y = winogradForward(g, x, wt, nil, policy: policy)
                         let e = relativeError(y, ref)
                         worst[tile] = Swift.max(worst[tile]!, e)
                         XCTAssertLessThan(e, Self.relativeBound[tile]!, "base \(base) \(cin)->\(cout) \(g), \(tile)")
+                        let dw = Tensor(repeating: .nan, shape: wt.shape)
+                        ConvolutionKernels.backwardWeight(g, input: x.storage.pointer, outputGradient: dy.storage.pointer,
+                                                          weightGradient: dw.storage.pointer, biasGradient: nil, policy: policy)
+                        let eg = relativeError(dw, refGradient)
+                        worstGradient[tile] = Swift.max(worstGradient[tile]!, eg)
+                        XCTAssertLessThan(eg, Self.weightGradientBound[tile]!, "weight gradient base \(base) \(cin)->\(cout) \(g), \(tile)")
                     }
                 }
             }
         }
-        print("WinogradTests: worst relative error over the U-Net shapes: F2 \(worst[.f2]!), F4 \(worst[.f4]!)")
+        print("WinogradTests: worst relative error over the U-Net shapes: F2 \(worst[.f2]!), F4 \(worst[.f4]!); "
+              + "weight gradient F2 \(worstGradient[.f2]!), F4 \(worstGradient[.f4]!)")
     }
 
     /// Backward-data under Winograd (it runs as the flipped forward) agrees with the exact path,
@@ -139,8 +194,10 @@ final class WinogradTests: XCTestCase {
                     let reference = exact[k].scalars.map(Double.init)
                     XCTAssertLessThan(relativeError(fast[k], reference), Self.relativeBound[tile]!, "\(name) geometry \(i) \(tile)")
                 }
-                // The weight gradient never takes Winograd.
-                XCTAssertEqual(fast[3].scalars, exact[3].scalars, "backward-weight geometry \(i) \(tile)")
+                XCTAssertTrue(ConvolutionKernels.backwardWeightPath(g, policy: policy).hasPrefix("winograd"))
+                XCTAssertLessThan(relativeError(fast[3], exact[3].scalars.map(Double.init)), Self.weightGradientBound[tile]!,
+                                  "backward-weight geometry \(i) \(tile)")
+                XCTAssertEqual(fast[4].scalars, exact[4].scalars, "bias gradient geometry \(i) \(tile)")
             }
         }
     }
@@ -175,6 +232,27 @@ final class WinogradTests: XCTestCase {
         ConvolutionMode.current = .exact
         XCTAssertNil(ConvolutionKernels.winogradTile(g, .automatic))
         XCTAssertFalse(ConvolutionKernels.forwardPath(g).hasPrefix("winograd"))
+    }
+
+    /// Direct weight gradient in Double: `dw[co][ci][ky][kx] = sum dy[co][oy][ox] x[ci][iy][ix]`.
+    func directWeightGradient(_ g: ConvGeometry, _ x: [Float], _ dy: [Float]) -> [Double] {
+        let outH = g.outHeight, outW = g.outWidth
+        var dw = [Double](repeating: 0, count: g.outChannels * g.inChannels * 9)
+        for n in 0..<g.batch { for co in 0..<g.outChannels { for ci in 0..<g.inChannels { for ky in 0..<3 { for kx in 0..<3 {
+            var acc: Double = 0
+            for oy in 0..<outH {
+                let iy = oy - g.padTop + ky
+                if iy < 0 || iy >= g.height { continue }
+                let xRow = ((n * g.inChannels + ci) * g.height + iy) * g.width
+                let yRow = ((n * g.outChannels + co) * outH + oy) * outW
+                for ox in 0..<outW {
+                    let ix = ox - g.padLeft + kx
+                    if ix >= 0 && ix < g.width { acc += Double(dy[yRow + ox]) * Double(x[xRow + ix]) }
+                }
+            }
+            dw[((co * g.inChannels + ci) * 3 + ky) * 3 + kx] += acc
+        } } } } }
+        return dw
     }
 
     /// Direct forward convolution in Double (no bias), loops ordered for speed.

@@ -14,6 +14,9 @@ extension ConvolutionKernels {
         }
         guard let dw = weightGradient else { return }
         if g.batch == 0 { dw.update(repeating: 0, count: m * k); return }
+        if let tile = winogradWeightGradientTile(g, policy),
+           WinogradConvolution.backwardWeight(g, tile: tile, input: input, outputGradient: outputGradient, weightGradient: dw,
+                                              parallelism: policy.parallelism) { return }
         if policy.tapGemms && TapConvolution.applies(to: g),
            TapConvolution.backwardWeight(g, input: input, outputGradient: outputGradient, weightGradient: dw,
                                          parallelism: policy.parallelism) { return }

@@ -59,15 +59,18 @@ enum WinogradConvolution {
     /// Blocks of whole tile rows whose `V` and `M` take about `ConvolutionWorkspace.preferredBlockBytes`
     /// (at least one tile row), cut so that lanes get equal work; nil when the filters and one tile
     /// row per lane do not fit the workspace limit.
-    static func plan(_ g: ConvGeometry, tile: WinogradTile, parallelism: ConvolutionPolicy.Parallelism) -> Plan? {
+    /// With `filtersPerLane` (the weight gradient), every lane also holds its own
+    /// `filterFloats` (its partial sum of the transformed filter gradient).
+    static func plan(_ g: ConvGeometry, tile: WinogradTile, parallelism: ConvolutionPolicy.Parallelism,
+                     filtersPerLane: Bool = false) -> Plan? {
         let m = tile.m, threads = Threads.count
         let tilesX = (g.outWidth + m - 1) / m, tilesY = (g.outHeight + m - 1) / m
         let perTile = tile.points * (g.inChannels + g.outChannels)
         let filters = tile.points * g.outChannels * g.inChannels
-        let available = ConvolutionWorkspace.limitFloats - filters
         func floats(_ rows: Int) -> Int { perTile * ConvolutionKernels.paddedStride(rows * tilesX) }
         let preferred = ConvolutionWorkspace.preferredBlockBytes / MemoryLayout<Float>.stride
         func layout(lanes: Int) -> (rows: Int, blocks: Int)? {
+            let available = ConvolutionWorkspace.limitFloats - filters * (filtersPerLane ? lanes : 1)
             guard floats(1) * lanes <= available else { return nil }
             var rows = Swift.max(1, Swift.min(tilesY, preferred / Swift.max(1, perTile * tilesX)))
             while rows > 1 && floats(rows) * lanes > available { rows -= 1 }

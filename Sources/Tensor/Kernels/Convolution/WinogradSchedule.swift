@@ -35,6 +35,12 @@ extension ConvolutionKernels {
         return tiles >= 1024 ? .f4 : nil
     }
 
+    /// The Winograd tile of the weight gradient of `g` under `policy`, or nil for the exact paths:
+    /// as `winogradTile` (the same shapes gain in both directions).
+    static func winogradWeightGradientTile(_ g: ConvGeometry, _ policy: ConvolutionPolicy) -> WinogradTile? {
+        winogradTile(g, policy)
+    }
+
     /// The path `forward` takes for `g` under `policy`, for reports: "winograd F4"/"winograd F2",
     /// "tap", "pointwise" or "im2col".
     package static func forwardPath(_ g: ConvGeometry, policy: ConvolutionPolicy = .automatic) -> String {
@@ -57,9 +63,13 @@ extension ConvolutionKernels {
         return "col2im"
     }
 
-    /// The path `backwardWeight` takes for `g` under `policy`, for reports: "tap", "pointwise" or
-    /// "im2col" (Winograd is not used for the weight gradient).
+    /// The path `backwardWeight` takes for `g` under `policy`, for reports: "winograd F4"/"winograd F2",
+    /// "tap", "pointwise" or "im2col".
     package static func backwardWeightPath(_ g: ConvGeometry, policy: ConvolutionPolicy = .automatic) -> String {
+        if let tile = winogradWeightGradientTile(g, policy),
+           WinogradConvolution.plan(g, tile: tile, parallelism: policy.parallelism, filtersPerLane: true) != nil {
+            return "winograd F\(tile.m)"
+        }
         if policy.tapGemms && TapConvolution.applies(to: g),
            TapConvolution.plan(g, scratchPerPixel: g.outChannels, parallelism: policy.parallelism) != nil { return "tap" }
         return g.isPointwise ? "pointwise" : "im2col"
