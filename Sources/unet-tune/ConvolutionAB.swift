@@ -140,7 +140,7 @@ struct TapGemmAB: ParsableCommand {
 struct WinogradAB: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "winograd",
-        abstract: "A/B/C of Winograd: the exact paths (tap GEMMs or im2col) / F(2x2,3x3) / F(4x4,3x3), forward and backward-data.",
+        abstract: "A/B/C of Winograd: the exact paths (tap GEMMs or im2col) / F(2x2,3x3) / F(4x4,3x3), forward, backward-data and weight gradient.",
         discussion: """
             Backward-data as the schedule runs it (under F2 and F4, the flipped forward). Example (busy machine): \
             unet-tune winograd --net 64,512,1 --median --repetitions 9
@@ -148,7 +148,7 @@ struct WinogradAB: ParsableCommand {
     @OptionGroup var options: ABOptions
 
     func run() {
-        options.compare("WINO", ops: [.forward, .backwardData], [
+        options.compare("WINO", ops: ConvolutionReport.Op.allCases, [
             ("exact", ConvolutionPolicy(algorithm: .exact)),
             ("F2", ConvolutionPolicy(algorithm: .winograd(.f2))),
             ("F4", ConvolutionPolicy(algorithm: .winograd(.f4))),

@@ -168,6 +168,18 @@ final class LossTests: XCTestCase {
                 - Double(softDiceLoss(logits: minus, targets: targets).scalar)) / 2e-2
             XCTAssertEqual(Double(analytic[e]), numeric, accuracy: 2e-3 + 2e-2 * abs(numeric), "logit \(e)")
         }
+        // The combined loss is the sum of the two, value and gradient.
+        let both = logits.requiringGradient()
+        let combined = segmentationLoss(.crossEntropyDice, logits: both, targets: targets, weights: nil)
+        let crossEntropy = softmaxCrossEntropy(logits: logits, targets: targets).scalar
+        XCTAssertEqual(combined.scalar, crossEntropy + softDiceLoss(logits: logits, targets: targets).scalar, accuracy: 1e-6)
+        combined.backward()
+        let crossEntropyLeaf = logits.requiringGradient()
+        softmaxCrossEntropy(logits: crossEntropyLeaf, targets: targets).backward()
+        for e in 0..<logits.count {
+            XCTAssertEqual(both.gradient!.scalars[e], analytic[e] + crossEntropyLeaf.gradient!.scalars[e], accuracy: 1e-6, "logit \(e)")
+        }
+        XCTAssertEqual(LossKind(rawValue: "cross-entropy+dice"), .crossEntropyDice)
         let perfect = Tensor(shape: [1, 2, 1, 2], scalars: [-20, 20, 20, -20])
         XCTAssertEqual(softDiceLoss(logits: perfect, targets: Tensor(shape: [1, 1, 2], scalars: [1, 0]), smoothing: 0).scalar, 0, accuracy: 1e-6)
     }

@@ -10,6 +10,9 @@ public enum LossKind: String, Codable, Sendable, CaseIterable {
     case borderWeighted = "border-weighted"
     /// 1 - mean soft Dice over the classes.
     case dice
+    /// Cross-entropy plus (1 - mean soft Dice): the pixel-wise term keeps the probabilities
+    /// calibrated, the Dice term weighs the thin membrane class as much as the large cell class.
+    case crossEntropyDice = "cross-entropy+dice"
 
     /// True when batches must carry a per-pixel weight map.
     var needsWeightMap: Bool { self == .weighted || self == .borderWeighted }
@@ -42,5 +45,7 @@ public func segmentationLoss(_ kind: LossKind, logits: Tensor, targets: Tensor, 
     case .crossEntropy: return softmaxCrossEntropy(logits: logits, targets: targets)
     case .weighted, .borderWeighted: return softmaxCrossEntropy(logits: logits, targets: targets, weights: weights)
     case .dice: return softDiceLoss(logits: logits, targets: targets)
+    case .crossEntropyDice:
+        return softmaxCrossEntropy(logits: logits, targets: targets) + softDiceLoss(logits: logits, targets: targets)
     }
 }
