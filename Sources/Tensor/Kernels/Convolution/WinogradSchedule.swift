@@ -12,31 +12,32 @@ extension ConvolutionKernels {
         }
     }
 
-    /// The default choice per layer shape, PROVISIONAL: measured on a busy 2-core machine (AMD
-    /// EPYC Zen 5, other trainings running, `unet-tune winograd`, interleaved medians; see
-    /// docs/PERFORMANCE.md, "Winograd (provisional)"). It enables Winograd only where those A/B
-    /// runs showed a clear (> 1.3x) win over the exact path of the same call with both OpenBLAS
-    /// kernels of that machine (`Haswell`, as the machine pins it, and OpenBLAS's own `Cooperlake`);
-    /// the crossovers are to be remeasured on a quiet machine.
-    ///
-    /// F(4x4) beat the exact path by 1.4-3x in both settings on layers with 64+ channels on each
-    /// side, Cin*Cout up to 384*128 and at least 1024 tiles of 4x4 per call (base 64 on 512^2:
-    /// enc1b 64->64, enc2a, enc2b, enc3a 128->256, dec2a 384->128, dec1a 192->64; base 16 on
-    /// 4 x 256^2: enc3b 64->64 and dec3a 192->64 at 64^2). Not clear in both: wider layers
-    /// (256->256 and 256->512 at 128^2-64^2: 1.0-1.8x; 512->512 at 64^2 with F2: 0.9-1.5x; dec3a
-    /// 768->256: 1.3-1.55x), fewer tiles (32^2 and less with batch 4 and below), and thin layers
-    /// (16-48 channels on a side), where the `Cooperlake` kernel's small-matrix GEMMs make the
-    /// tap path fast (0.7-1.9x). With one input channel Winograd was 2-10x slower. F(2x2) is never
-    /// the default.
+    /// The default choice per layer shape, from per-layer A/B runs on a quiet 2-core AMD EPYC
+    /// Zen 5 (`unet-tune winograd`, least of 3-5 interleaved rounds, forward, backward-data and
+    /// weight gradient; docs/PERFORMANCE.md, "Winograd, quiet per-layer A/B"), with both OpenBLAS
+    /// kernels of that machine (`Cooperlake`, its own choice, and `Haswell`):
+    /// - F(4x4) wins on every U-Net layer with 16+ channels on each side and enough tiles: 1.0-1.5x
+    ///   on the thinnest (16->16, 48->16) with `Cooperlake`'s small-matrix GEMMs, 1.4-2.3x from 32
+    ///   channels up and with `Haswell`. With one input or output channel (the first layer, and its
+    ///   backward-data as the flipped forward) it is 2-3x slower.
+    /// - With few tiles (64 per call: 16^2 with batch 4, 32^2 with batch 1), or above 768x256
+    ///   channel pairs (512->512), F(2x2) is the better one (1.2-1.4x): its 16 transform points
+    ///   keep the transformed filters and blocks within the workspace, which F(4x4)'s 36 do not.
+    /// - Above 512x512 channel pairs (the base-64 bottleneck and its decoder layer) neither fits the
+    ///   workspace well and both measured level with the exact path.
+    /// The weight gradient follows the same choice (`winogradWeightGradientTile`).
     static func automaticWinogradTile(_ g: ConvGeometry) -> WinogradTile? {
         let cin = g.inChannels, cout = g.outChannels
-        guard Swift.min(cin, cout) >= 64 && cin * cout <= 384 * 128 else { return nil }
+        guard Swift.min(cin, cout) >= 16 else { return nil }
         let tiles = g.batch * ((g.outHeight + 3) / 4) * ((g.outWidth + 3) / 4)
-        return tiles >= 1024 ? .f4 : nil
+        let pairs = cin * cout
+        if pairs <= 768 * 256 && tiles >= 128 { return .f4 }
+        if pairs <= 512 * 512 && tiles >= 64 { return .f2 }
+        return nil
     }
 
     /// The Winograd tile of the weight gradient of `g` under `policy`, or nil for the exact paths:
-    /// as `winogradTile` (the same shapes gain in both directions).
+    /// as `winogradTile` (the A/B runs found the same shapes gaining in all three directions).
     static func winogradWeightGradientTile(_ g: ConvGeometry, _ policy: ConvolutionPolicy) -> WinogradTile? {
         winogradTile(g, policy)
     }
