@@ -14,7 +14,7 @@ extension ConvolutionKernels {
 
     /// The default choice per layer shape, from per-layer A/B runs on a quiet 2-core AMD EPYC
     /// Zen 5 (`unet-tune winograd`, least of 3-5 interleaved rounds, forward, backward-data and
-    /// weight gradient; docs/PERFORMANCE.md, "Winograd, quiet per-layer A/B"), with both OpenBLAS
+    /// weight gradient; docs/PERFORMANCE.md, "Weight gradient by Winograd, quiet schedule"), with both OpenBLAS
     /// kernels of that machine (`Cooperlake`, its own choice, and `Haswell`):
     /// - F(4x4) wins on every U-Net layer with 16+ channels on each side and enough tiles: 1.0-1.5x
     ///   on the thinnest (16->16, 48->16) with `Cooperlake`'s small-matrix GEMMs, 1.4-2.3x from 32
