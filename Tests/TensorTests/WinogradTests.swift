@@ -41,16 +41,19 @@ final class WinogradTests: XCTestCase {
         return y
     }
 
+    /// Odd sizes that are not multiples of the tile, batches of 1-3, same and valid padding,
+    /// asymmetric padding and the "full" padding of a valid convolution's backward-data.
+    static let smallGeometries = [
+        same(2, 3, 5, 9, 11), valid(1, 4, 3, 13, 7), same(1, 2, 2, 1, 1), valid(3, 1, 2, 3, 3),
+        same(1, 5, 4, 6, 17), valid(2, 3, 4, 10, 10), same(3, 5, 4, 6, 17), same(2, 6, 7, 23, 21),
+        ConvGeometry(batch: 1, inChannels: 3, height: 7, width: 8, outChannels: 2, kernelHeight: 3, kernelWidth: 3,
+                     padTop: 0, padBottom: 1, padLeft: 2, padRight: 0),
+        ConvGeometry(batch: 2, inChannels: 2, height: 5, width: 6, outChannels: 3, kernelHeight: 3, kernelWidth: 3,
+                     padTop: 2, padBottom: 2, padLeft: 2, padRight: 2),
+    ]
+
     func testSmallGeometriesMatchDirectLoops() {
-        let geometries = [
-            Self.same(2, 3, 5, 9, 11), Self.valid(1, 4, 3, 13, 7), Self.same(1, 2, 2, 1, 1), Self.valid(3, 1, 2, 3, 3),
-            Self.same(1, 5, 4, 6, 17), Self.valid(2, 3, 4, 10, 10),
-            // Asymmetric padding and the "full" padding of a valid convolution's backward-data.
-            ConvGeometry(batch: 1, inChannels: 3, height: 7, width: 8, outChannels: 2, kernelHeight: 3, kernelWidth: 3,
-                         padTop: 0, padBottom: 1, padLeft: 2, padRight: 0),
-            ConvGeometry(batch: 1, inChannels: 2, height: 5, width: 6, outChannels: 3, kernelHeight: 3, kernelWidth: 3,
-                         padTop: 2, padBottom: 2, padLeft: 2, padRight: 2),
-        ]
+        let geometries = Self.smallGeometries
         for (i, g) in geometries.enumerated() {
             XCTAssertTrue(WinogradConvolution.eligible(g))
             let (x, w, b, dy, _) = kernelOperands(g, seed: UInt64(900 + 10 * i))
@@ -66,18 +69,10 @@ final class WinogradTests: XCTestCase {
         }
     }
 
-    /// The weight gradient by Winograd against the direct loop: the geometries of
-    /// `testSmallGeometriesMatchDirectLoops`, every parallelism, and workspace limits that cut the
+    /// The weight gradient by Winograd against the direct loop: `smallGeometries`, every parallelism, and workspace limits that cut the
     /// tile rows into blocks (summed into one gradient) or leave no room (the exact paths take it).
     func testWeightGradientMatchesDirectLoops() {
-        let geometries = [
-            Self.same(2, 3, 5, 9, 11), Self.valid(1, 4, 3, 13, 7), Self.same(1, 2, 2, 1, 1), Self.valid(3, 1, 2, 3, 3),
-            Self.same(3, 5, 4, 6, 17), Self.same(2, 6, 7, 23, 21),
-            ConvGeometry(batch: 1, inChannels: 3, height: 7, width: 8, outChannels: 2, kernelHeight: 3, kernelWidth: 3,
-                         padTop: 0, padBottom: 1, padLeft: 2, padRight: 0),
-            ConvGeometry(batch: 2, inChannels: 2, height: 5, width: 6, outChannels: 3, kernelHeight: 3, kernelWidth: 3,
-                         padTop: 2, padBottom: 2, padLeft: 2, padRight: 2),
-        ]
+        let geometries = Self.smallGeometries
         for (i, g) in geometries.enumerated() {
             let (x, w, b, dy, _) = kernelOperands(g, seed: UInt64(1500 + 10 * i))
             let expected = directConvolution(g, x: x.scalars, w: w.scalars, bias: b.scalars, dy: dy.scalars).dw
