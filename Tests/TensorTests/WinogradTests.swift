@@ -229,44 +229,43 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(ConvolutionKernels.forwardPath(g).hasPrefix("winograd"))
     }
 
-    /// Direct weight gradient in Double: `dw[co][ci][ky][kx] = sum dy[co][oy][ox] x[ci][iy][ix]`.
-    func directWeightGradient(_ g: ConvGeometry, _ x: [Float], _ dy: [Float]) -> [Double] {
+    /// The rows of the direct 3x3 convolution `g`: for each image, filter tap and output row whose
+    /// input row exists, `body(tap, xRow, yRow, columns, shift)` with `tap` the weight index, the
+    /// starts of the input and output rows, and the output columns whose input column
+    /// `ox + shift` exists.
+    func forEachDirectRow(_ g: ConvGeometry, _ body: (Int, Int, Int, Range<Int>, Int) -> Void) {
         let outH = g.outHeight, outW = g.outWidth
-        var dw = [Double](repeating: 0, count: g.outChannels * g.inChannels * 9)
         for n in 0..<g.batch { for co in 0..<g.outChannels { for ci in 0..<g.inChannels { for ky in 0..<3 { for kx in 0..<3 {
-            var acc: Double = 0
+            let tap = ((co * g.inChannels + ci) * 3 + ky) * 3 + kx
+            let shift = kx - g.padLeft
+            let columns = Swift.max(0, -shift)..<Swift.max(Swift.max(0, -shift), Swift.min(outW, g.width - shift))
             for oy in 0..<outH {
                 let iy = oy - g.padTop + ky
                 if iy < 0 || iy >= g.height { continue }
-                let xRow = ((n * g.inChannels + ci) * g.height + iy) * g.width
-                let yRow = ((n * g.outChannels + co) * outH + oy) * outW
-                for ox in 0..<outW {
-                    let ix = ox - g.padLeft + kx
-                    if ix >= 0 && ix < g.width { acc += Double(dy[yRow + ox]) * Double(x[xRow + ix]) }
-                }
+                body(tap, ((n * g.inChannels + ci) * g.height + iy) * g.width, ((n * g.outChannels + co) * outH + oy) * outW,
+                     columns, shift)
             }
-            dw[((co * g.inChannels + ci) * 3 + ky) * 3 + kx] += acc
         } } } } }
+    }
+
+    /// Direct weight gradient in Double: `dw[co][ci][ky][kx] = sum dy[co][oy][ox] x[ci][iy][ix]`.
+    func directWeightGradient(_ g: ConvGeometry, _ x: [Float], _ dy: [Float]) -> [Double] {
+        var dw = [Double](repeating: 0, count: g.outChannels * g.inChannels * 9)
+        forEachDirectRow(g) { tap, xRow, yRow, columns, shift in
+            var acc: Double = 0
+            for ox in columns { acc += Double(dy[yRow + ox]) * Double(x[xRow + ox + shift]) }
+            dw[tap] += acc
+        }
         return dw
     }
 
-    /// Direct forward convolution in Double (no bias), loops ordered for speed.
+    /// Direct forward convolution in Double (no bias).
     func directForward(_ g: ConvGeometry, _ x: [Float], _ w: [Float]) -> [Double] {
-        let outH = g.outHeight, outW = g.outWidth
-        var y = [Double](repeating: 0, count: g.batch * g.outChannels * outH * outW)
-        for n in 0..<g.batch { for co in 0..<g.outChannels { for ci in 0..<g.inChannels { for ky in 0..<3 { for kx in 0..<3 {
-            let wv = Double(w[((co * g.inChannels + ci) * 3 + ky) * 3 + kx])
-            for oy in 0..<outH {
-                let iy = oy - g.padTop + ky
-                if iy < 0 || iy >= g.height { continue }
-                let xRow = ((n * g.inChannels + ci) * g.height + iy) * g.width
-                let yRow = ((n * g.outChannels + co) * outH + oy) * outW
-                for ox in 0..<outW {
-                    let ix = ox - g.padLeft + kx
-                    if ix >= 0 && ix < g.width { y[yRow + ox] += wv * Double(x[xRow + ix]) }
-                }
-            }
-        } } } } }
+        var y = [Double](repeating: 0, count: g.batch * g.outChannels * g.outHeight * g.outWidth)
+        forEachDirectRow(g) { tap, xRow, yRow, columns, shift in
+            let wv = Double(w[tap])
+            for ox in columns { y[yRow + ox] += wv * Double(x[xRow + ox + shift]) }
+        }
         return y
     }
 }
