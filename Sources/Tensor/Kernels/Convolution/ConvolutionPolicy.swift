@@ -41,8 +41,8 @@ package struct ConvolutionPolicy: Sendable, Equatable {
         case plain
     }
 
-    /// Which algorithm computes a forward convolution (and a backward-data that runs as the
-    /// flipped forward) where Winograd's applies (`WinogradConvolution.eligible`).
+    /// Which algorithm computes a forward convolution, a backward-data that runs as the flipped
+    /// forward, and the weight gradient, where Winograd's applies (`WinogradConvolution.eligible`).
     package enum Algorithm: Sendable, Equatable {
         /// Winograd where `ConvolutionMode.current` is `.fast` and the schedule picks it for the
         /// shape (`ConvolutionKernels.winogradTile`), else the exact paths.
