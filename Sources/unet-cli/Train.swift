@@ -128,8 +128,23 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("SGD momentum (default: 0.9).", valueName: "x"))
     var momentum: Float?
 
-    @Flag(inversion: .prefixedNo, help: "Augment the training crops: flips, rotation, shear, elastic warp (default: on).")
+    @Flag(inversion: .prefixedNo, help: "Augment the training crops: flips, rotation, shear, elastic warp, and brightness and contrast where set (default: on).")
     var augment: Bool?
+
+    @Option(name: .customLong("max-rotation"), help: ArgumentHelp("Largest rotation of the augmentation, in degrees, 0-180 (default: 25, the tutorial's; 0 = none).", valueName: "deg"))
+    var maxRotation: Double?
+
+    @Option(name: .customLong("max-shear"), help: ArgumentHelp("Largest shear angle of the augmentation, in radians, 0-1.5 (default: 0.41, the tutorial's; 0 = none).", valueName: "rad"))
+    var maxShear: Double?
+
+    @Option(name: .customLong("elastic-sigma"), help: ArgumentHelp("Standard deviation in pixels of the elastic warp's control-point displacements (default: 10, the tutorial's; 0 = none).", valueName: "px"))
+    var elasticSigma: Double?
+
+    @Option(help: ArgumentHelp("Largest brightness shift per crop, on the image's [0, 1] scale: uniform in [-x, x] (default: 0 = none).", valueName: "x"))
+    var brightness: Double?
+
+    @Option(help: ArgumentHelp("Largest relative contrast change per crop: intensities scaled about 0.5 by a factor in [1-x, 1+x], x below 1 (default: 0 = none).", valueName: "x"))
+    var contrast: Double?
 
     // Stopping, reproducibility, output.
     @Option(help: ArgumentHelp("Stop after this many epochs without a better mean validation Jaccard (default: 0 = never).", valueName: "n"))
@@ -188,6 +203,11 @@ struct Train: ParsableCommand {
         if let lr, !(lr > 0 && lr.isFinite) { throw CLIError.usage("--lr \(lr): expected a positive number") }
         if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw CLIError.usage("--weight-decay \(weightDecay): expected >= 0") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw CLIError.usage("--dropout \(dropout): expected a probability in [0, 1)") }
+        if let maxRotation, !(maxRotation >= 0 && maxRotation <= 180) { throw CLIError.usage("--max-rotation \(maxRotation): expected 0...180 degrees") }
+        if let maxShear, !(maxShear >= 0 && maxShear <= 1.5) { throw CLIError.usage("--max-shear \(maxShear): expected 0...1.5 radians") }
+        if let elasticSigma, !(elasticSigma >= 0 && elasticSigma <= 1000) { throw CLIError.usage("--elastic-sigma \(elasticSigma): expected 0...1000 pixels") }
+        if let brightness, !(brightness >= 0 && brightness <= 1) { throw CLIError.usage("--brightness \(brightness): expected 0...1") }
+        if let contrast, !(contrast >= 0 && contrast < 1) { throw CLIError.usage("--contrast \(contrast): expected 0 or a fraction below 1") }
         if resume != nil {
             let fixed: [(String, Bool)] = [
                 ("--batch-size", batchSize != nil), ("--tile", tile != nil), ("--base-filters", baseFilters != nil),
@@ -195,6 +215,8 @@ struct Train: ParsableCommand {
                 ("--dropout", dropout != nil), ("--activation", activation != nil), ("--upsampling", upsampling != nil),
                 ("--loss", loss != nil), ("--optimizer", optimizer != nil), ("--lr", lr != nil),
                 ("--weight-decay", weightDecay != nil), ("--momentum", momentum != nil), ("--augment/--no-augment", augment != nil),
+                ("--max-rotation", maxRotation != nil), ("--max-shear", maxShear != nil), ("--elastic-sigma", elasticSigma != nil),
+                ("--brightness", brightness != nil), ("--contrast", contrast != nil),
                 ("--patience", patience != nil), ("--time-budget", timeBudget != nil), ("--seed", seed != nil),
                 ("--preview-every", previewEvery != nil), ("--val-tile", valTile != nil),
                 ("--schedule", schedule != nil), ("--warmup-epochs", warmupEpochs != nil), ("--min-lr", minLR != nil),
@@ -244,6 +266,11 @@ struct Train: ParsableCommand {
         if let weightDecay { training.weightDecay = weightDecay }
         if let momentum { training.momentum = momentum }
         if let augment { training.augment = augment }
+        if let maxRotation { training.maxRotationDegrees = maxRotation }
+        if let maxShear { training.maxShearRadians = maxShear }
+        if let elasticSigma { training.elasticSigma = elasticSigma }
+        if let brightness { training.brightness = brightness }
+        if let contrast { training.contrast = contrast }
         if let patience { training.patience = patience }
         if let timeBudget { training.timeBudgetSeconds = timeBudget }
         if let seed { training.seed = seed }
@@ -376,7 +403,7 @@ struct Train: ParsableCommand {
         print("Model: \(unet.summary); \(trainer.model.parameterCount) parameters")
         print("Data: \(trainer.dataDescription): training slices \(describeSlices(trainer.trainSlices.map(\.index))), validation slices \(describeSlices(trainer.validationSlices.map(\.index)))")
         let processes = trainer.collective.size > 1 ? "\(trainer.collective.size) processes x " : ""
-        print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(c.augment ? "on" : "off"), \(processes)\(Threads.count) thread(s)")
+        print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(augmentationSummary(c)), \(processes)\(Threads.count) thread(s)")
         print("Recipe: \(recipeDescription(c))")
         print("Run folder: \(trainer.runFolder.path)")
         warnIfBLASKernelIsNarrow()
@@ -423,5 +450,14 @@ func recipeDescription(_ c: TrainingConfiguration) -> String {
     if c.warmupEpochs > 0 { parts.append("\(c.warmupEpochs) warmup epoch(s)") }
     parts.append(c.emaDecay > 0 ? "EMA of the weights, decay \(c.emaDecay)" : "no EMA")
     if c.folds > 0 { parts.append("fold \(c.fold) of \(c.folds)") }
+    return parts.joined(separator: ", ")
+}
+
+/// The augmentation as the start-up line shows it: "off", or its magnitudes.
+private func augmentationSummary(_ c: TrainingConfiguration) -> String {
+    guard c.augment else { return "off" }
+    var parts = ["flips", "rotation \(c.maxRotationDegrees) deg", "shear \(c.maxShearRadians) rad", "elastic sigma \(c.elasticSigma) px"]
+    if c.brightness > 0 { parts.append("brightness \(c.brightness)") }
+    if c.contrast > 0 { parts.append("contrast \(c.contrast)") }
     return parts.joined(separator: ", ")
 }

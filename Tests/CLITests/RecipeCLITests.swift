@@ -1,8 +1,8 @@
 import Foundation
 import XCTest
 
-/// `unet train`'s recipe flags (issue 15): schedules, warmup, the moving average of the weights and
-/// cross-validation folds, through the built executable.
+/// `unet train`'s recipe flags (issue 15): schedules, warmup, the moving average of the weights,
+/// cross-validation folds and the augmentation's magnitudes, through the built executable.
 final class RecipeCLITests: XCTestCase {
     func testFoldScheduleWarmupAndEMARunAndResume() throws {
         let f = try Fixture.shared()
@@ -10,8 +10,9 @@ final class RecipeCLITests: XCTestCase {
         let r = try unet(["train", "--data", f.data.path, "--out", run.path, "--epochs", "2", "--tile", "32",
                           "--base-filters", "4", "--depth", "2", "--batch-size", "2", "--preview-every", "0",
                           "--folds", "3", "--fold", "1", "--schedule", "cosine", "--min-lr", "0.0002",
-                          "--warmup-epochs", "1", "--ema", "0.9"])
+                          "--warmup-epochs", "1", "--ema", "0.9", "--max-shear", "0", "--brightness", "0.1", "--contrast", "0.2"])
         XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("shear 0.0 rad, elastic sigma 10.0 px, brightness 0.1, contrast 0.2"), r.stdout)
         XCTAssertTrue(r.stdout.contains("validation slices 2-3"), r.stdout)
         XCTAssertTrue(r.stdout.contains("Recipe: cosine schedule to 0.0002 over 1 epochs, 1 warmup epoch(s), EMA of the weights, decay 0.9, fold 1 of 3"), r.stdout)
         // Epoch 1 ends its warmup at --lr; epoch 2 is the cosine's first (and only) epoch, also at --lr.
@@ -26,6 +27,9 @@ final class RecipeCLITests: XCTestCase {
         XCTAssertEqual(training?["emaDecay"] as? Double ?? 0, 0.9, accuracy: 1e-6)
         XCTAssertEqual(training?["folds"] as? Int, 3)
         XCTAssertEqual(training?["fold"] as? Int, 1)
+        XCTAssertEqual(training?["maxShearRadians"] as? Double, 0)
+        XCTAssertEqual(training?["brightness"] as? Double ?? 0, 0.1, accuracy: 1e-9)
+        XCTAssertEqual(training?["contrast"] as? Double ?? 0, 0.2, accuracy: 1e-9)
 
         // The checkpoint deploys the averaged weights: predict reads it as any other.
         let probabilities = f.root.appendingPathComponent("recipe-probabilities.tif")
@@ -39,6 +43,7 @@ final class RecipeCLITests: XCTestCase {
         XCTAssertTrue(resumed.stdout.contains("validation slices 2-3"), resumed.stdout)
         XCTAssertTrue(resumed.stdout.contains("EPOCH 3: "), resumed.stdout)
         XCTAssertTrue(resumed.stdout.contains("EMA of the weights, decay 0.9"), resumed.stdout)
+        XCTAssertTrue(resumed.stdout.contains("brightness 0.1, contrast 0.2"), "resuming keeps the augmentation: \(resumed.stdout)")
         try expectOneLineError(try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path,
                                          "--epochs", "4", "--ema", "0.99"]), status: 64, mentioning: "--ema")
     }
@@ -63,6 +68,11 @@ final class RecipeCLITests: XCTestCase {
             (["--plateau-patience", "-1"], "--plateau-patience"),
             (["--ema", "1"], "--ema"),
             (["--ema", "nan"], "--ema"),
+            (["--max-rotation", "200"], "--max-rotation"),
+            (["--max-shear", "-1"], "--max-shear"),
+            (["--elastic-sigma", "nan"], "--elastic-sigma"),
+            (["--brightness", "2"], "--brightness"),
+            (["--contrast", "1"], "--contrast"),
         ]
         for (flags, mention) in cases {
             let r = try unet(["train", "--data", f.data.path, "--out", out, "--epochs", "3"] + flags)

@@ -134,6 +134,53 @@ final class AugmentationTests: XCTestCase {
         XCTAssertGreaterThan(maxDisplacement, 15)   // sigma 10 px
     }
 
+    func testIntensityJitterMapsEveryPixelAndLeavesLabelsAlone() {
+        let (image, label) = rampSlice(width: 40, height: 30)
+        var configuration = AugmentationConfiguration.none(tileWidth: 16, tileHeight: 12)
+        configuration.brightness = 0.1
+        configuration.contrast = 0.3
+        let jitter = Augmenter(configuration: configuration)
+        var rng = SeededGenerator(seed: 3)
+        var sawShift = (false, false), sawFactor = (false, false)
+        for _ in 0..<100 {
+            let p = jitter.sampleParameters(sourceWidth: 40, sourceHeight: 30, using: &rng)
+            XCTAssertLessThanOrEqual(abs(p.brightnessShift), 0.1 + 1e-7)
+            XCTAssertTrue((0.7 - 1e-7)...(1.3 + 1e-7) ~= p.contrastFactor, "\(p.contrastFactor)")
+            sawShift = (sawShift.0 || p.brightnessShift < -0.05, sawShift.1 || p.brightnessShift > 0.05)
+            sawFactor = (sawFactor.0 || p.contrastFactor < 0.85, sawFactor.1 || p.contrastFactor > 1.15)
+            let out = jitter.apply(p, image: image, label: label)
+            let crop = Augmenter.crop(image: image, label: label, x: p.cropX, y: p.cropY, width: 16, height: 12)
+            XCTAssertEqual(out.label, crop.label)
+            for i in 0..<(16 * 12) {
+                let expected = (crop.image.pixels[i] - 0.5) * p.contrastFactor + 0.5 + p.brightnessShift
+                XCTAssertEqual(out.image.pixels[i], expected, accuracy: 1e-6)
+            }
+        }
+        XCTAssertTrue(sawShift.0 && sawShift.1 && sawFactor.0 && sawFactor.1, "the draws span their ranges")
+    }
+
+    func testIntensityJitterOffDrawsNothing() {
+        // The tutorial's augmentation draws the same sequence as before the jitter existed: a later
+        // draw from the same generator agrees whether or not the (zero) jitter was configured.
+        var withZero = AugmentationConfiguration.tutorial(tileSize: 64)
+        withZero.brightness = 0
+        withZero.contrast = 0
+        var jitter = withZero
+        jitter.brightness = 0.2
+        var a = SeededGenerator(seed: 11), b = SeededGenerator(seed: 11), c = SeededGenerator(seed: 11)
+        let pa = Augmenter(configuration: .tutorial(tileSize: 64)).sampleParameters(sourceWidth: 128, sourceHeight: 128, using: &a)
+        let pb = Augmenter(configuration: withZero).sampleParameters(sourceWidth: 128, sourceHeight: 128, using: &b)
+        let pc = Augmenter(configuration: jitter).sampleParameters(sourceWidth: 128, sourceHeight: 128, using: &c)
+        XCTAssertEqual(pa, pb)
+        XCTAssertEqual(pa.brightnessShift, 0)
+        XCTAssertEqual(pa.contrastFactor, 1)
+        XCTAssertEqual(a.next(), b.next())
+        // With jitter the geometry is drawn first and is the same; only the jitter is extra.
+        XCTAssertEqual(pc.elasticDisplacements, pa.elasticDisplacements)
+        XCTAssertEqual(pc.rotation, pa.rotation)
+        XCTAssertNotEqual(pc.brightnessShift, 0)
+    }
+
     func testNaturalSplineWeights() {
         let w = naturalSplineWeights(points: 3, length: 257)
         for x in 0..<257 {

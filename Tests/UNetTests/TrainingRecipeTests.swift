@@ -159,9 +159,12 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertEqual(old.schedule, .constant)
         XCTAssertEqual(old.emaDecay, 0)
         XCTAssertEqual(old.folds, 0)
+        XCTAssertEqual(old.maxShearRadians, 0.41)
+        XCTAssertEqual(old.brightness, 0)
         // Round trip of a configuration that sets them.
         var c = configuration(epochs: 5)
         c.schedule = .step; c.warmupEpochs = 2; c.emaDecay = 0.99; c.folds = 5; c.fold = 3; c.gamma = 0.2
+        c.maxRotationDegrees = 90; c.maxShearRadians = 0; c.elasticSigma = 4; c.brightness = 0.1; c.contrast = 0.2
         XCTAssertEqual(try JSONDecoder().decode(TrainingConfiguration.self, from: JSONEncoder().encode(c)), c)
         // A field that was always there is still required.
         let broken = Self.oldTrainingJSON.replacingOccurrences(of: "\"epochs\":2,", with: "")
@@ -223,5 +226,26 @@ final class TrainingRecipeTests: XCTestCase {
         check("folds") { $0.folds = 1 }
         check("fold") { $0.folds = 5; $0.fold = 5 }
         check("fold") { $0.fold = 2 }
+        check("maxRotationDegrees") { $0.maxRotationDegrees = 181 }
+        check("maxShearRadians") { $0.maxShearRadians = -0.1 }
+        check("elasticSigma") { $0.elasticSigma = .nan }
+        check("brightness") { $0.brightness = 1.5 }
+        check("contrast") { $0.contrast = 1 }
+    }
+
+    func testAugmentationFollowsTheConfiguredMagnitudes() {
+        var c = configuration(epochs: 4)
+        XCTAssertEqual(c.augmentation(tileSize: 64), .tutorial(tileSize: 64), "the defaults are the tutorial's")
+        c.maxRotationDegrees = 10; c.maxShearRadians = 0; c.elasticSigma = 0; c.brightness = 0.1; c.contrast = 0.2
+        let a = c.augmentation(tileSize: 64)
+        XCTAssertEqual(a.maxRotationDegrees, 10)
+        XCTAssertTrue(a.rotation)
+        XCTAssertFalse(a.shear, "a magnitude of 0 switches the part off")
+        XCTAssertFalse(a.elastic)
+        XCTAssertEqual(a.brightness, 0.1)
+        XCTAssertEqual(a.contrast, 0.2)
+        XCTAssertTrue(a.horizontalFlip && a.verticalFlip)
+        c.augment = false
+        XCTAssertEqual(c.augmentation(tileSize: 64), .none(tileWidth: 64, tileHeight: 64))
     }
 }

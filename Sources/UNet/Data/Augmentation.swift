@@ -15,7 +15,9 @@ public enum AugmentationFillMode: Sendable, Equatable {
 
 /// What `Augmenter` does; the defaults are the tutorial's: rotation +-25 degrees, shear +-0.41 rad,
 /// random horizontal and vertical flips, reflect fill, elastic deformation on a 3 x 3 control grid
-/// with sigma 10 px, and a random crop to the tile size. Every part can be switched off.
+/// with sigma 10 px, and a random crop to the tile size. Every part can be switched off. Intensity
+/// jitter (brightness and contrast) is not the tutorial's and is off unless `brightness` or
+/// `contrast` is set.
 public struct AugmentationConfiguration: Sendable, Equatable {
     /// Output tile width.
     public var tileWidth: Int
@@ -44,6 +46,12 @@ public struct AugmentationConfiguration: Sendable, Equatable {
     public var elasticSigma: Double = 10
     /// Fill for pixels mapped outside the slice.
     public var fillMode: AugmentationFillMode = .reflect
+    /// Largest brightness shift added to the image (whose intensities span [0, 1]): uniform in
+    /// [-brightness, brightness] per tile (0 = off). EM slices of one stack differ by ~0.1 in mean.
+    public var brightness: Double = 0
+    /// Largest relative contrast change: the image is scaled about 0.5 by a factor uniform in
+    /// [1 - contrast, 1 + contrast] per tile (0 = off; must be below 1).
+    public var contrast: Double = 0
 
     /// The tutorial's augmentation producing `tileWidth x tileHeight` tiles.
     public init(tileWidth: Int = 256, tileHeight: Int = 256) {
@@ -90,6 +98,10 @@ public struct AugmentationParameters: Sendable, Equatable {
     /// Displacements at the control points, `[(row * points + column) * 2 + axis]`, axis 0 = x,
     /// 1 = y, in pixels.
     public var elasticDisplacements: [Double] = []
+    /// Added to the warped image's intensities (after the contrast change).
+    public var brightnessShift: Float = 0
+    /// The warped image's intensities are scaled about 0.5 by this factor.
+    public var contrastFactor: Float = 1
 
     /// A plain crop at (`cropX`, `cropY`) with no other transform.
     public init(cropX: Int, cropY: Int) {
@@ -108,12 +120,13 @@ public struct AugmentationParameters: Sendable, Equatable {
 /// 2. flips: q.x -> (W - 1) - q.x, q.y -> (H - 1) - q.y;
 /// 3. affine about the tile centre c = ((W-1)/2, (H-1)/2): r = R(rotation) . Shear(shear) . (q - c);
 /// 4. source = (cropX, cropY) + c + r, with the fill mode outside the slice.
-/// With every part off the tile is exactly the crop.
+/// With every part off the tile is exactly the crop. Intensity jitter then maps each image value x
+/// to `(x - 0.5) * contrastFactor + 0.5 + brightnessShift`; the labels are untouched.
 ///
 /// A value type (`Sendable`): run it on any thread. All randomness comes from the
 /// `SeededGenerator` passed in, drawn in a fixed order (crop x, crop y, rotation, shear,
-/// horizontal flip, vertical flip, elastic displacements row by row, x then y); a disabled part
-/// draws nothing. The same seed and configuration give the same tiles.
+/// horizontal flip, vertical flip, elastic displacements row by row, x then y, brightness,
+/// contrast); a disabled part draws nothing. The same seed and configuration give the same tiles.
 public struct Augmenter: Sendable {
     /// The configuration in use.
     public var configuration: AugmentationConfiguration
@@ -142,6 +155,8 @@ public struct Augmenter: Sendable {
                 rng.nextNormal() * c.elasticSigma
             }
         }
+        if c.brightness > 0 { p.brightnessShift = Float((rng.nextUnitDouble() * 2 - 1) * c.brightness) }
+        if c.contrast > 0 { p.contrastFactor = Float(1 + (rng.nextUnitDouble() * 2 - 1) * c.contrast) }
         return p
     }
 
@@ -266,6 +281,10 @@ public struct Augmenter: Sendable {
                     }
                 }
             }
+        }
+        if p.contrastFactor != 1 || p.brightnessShift != 0 {
+            let scale = p.contrastFactor, offset = 0.5 - 0.5 * p.contrastFactor + p.brightnessShift
+            for i in outImage.indices { outImage[i] = outImage[i] * scale + offset }
         }
         return (ImagePlane(width: tw, height: th, pixels: outImage), LabelPlane(width: tw, height: th, classes: outLabel))
     }

@@ -31,9 +31,10 @@ public struct BatchSampler: Sendable {
     /// Base seed.
     public let seed: UInt64
 
-    /// Creates a sampler. `augment: false` still crops randomly.
-    public init(slices: [EMSlice], batchSize: Int, inputSize: Int, outputSize: Int, augment: Bool,
-                loss: LossKind, seed: UInt64) {
+    /// Creates a sampler that warps its tiles with `augmentation` (its tile size is set to
+    /// `inputSize`).
+    public init(slices: [EMSlice], batchSize: Int, inputSize: Int, outputSize: Int,
+                augmentation: AugmentationConfiguration, loss: LossKind, seed: UInt64) {
         precondition(!slices.isEmpty, "BatchSampler: no training slices")
         precondition(slices.allSatisfy { $0.label != nil }, "BatchSampler: every training slice needs labels")
         precondition(slices.allSatisfy { $0.inputPlanes.count == slices[0].inputPlanes.count },
@@ -42,14 +43,22 @@ public struct BatchSampler: Sendable {
         self.batchSize = batchSize
         self.inputSize = inputSize
         self.outputSize = outputSize
-        var configuration = augment ? AugmentationConfiguration.tutorial(tileSize: inputSize)
-                                    : AugmentationConfiguration.none(tileWidth: inputSize, tileHeight: inputSize)
+        var configuration = augmentation
         configuration.tileWidth = inputSize
         configuration.tileHeight = inputSize
         augmenter = Augmenter(configuration: configuration)
         self.loss = loss
         classWeights = WeightMaps.classWeights(counts: WeightMaps.classCounts(slices.map(\.labelPlane)))
         self.seed = seed
+    }
+
+    /// Creates a sampler with the tutorial's augmentation, or with plain random crops when
+    /// `augment` is false.
+    public init(slices: [EMSlice], batchSize: Int, inputSize: Int, outputSize: Int, augment: Bool,
+                loss: LossKind, seed: UInt64) {
+        self.init(slices: slices, batchSize: batchSize, inputSize: inputSize, outputSize: outputSize,
+                  augmentation: augment ? .tutorial(tileSize: inputSize) : .none(tileWidth: inputSize, tileHeight: inputSize),
+                  loss: loss, seed: seed)
     }
 
     /// Input channels of every tile: the slices' input planes (1, or 2N+1 with context).

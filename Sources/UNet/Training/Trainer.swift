@@ -173,7 +173,7 @@ public final class Trainer {
         removeStaleTemporaries()
         try writeConfigJSON()
         let sampler = BatchSampler(slices: trainSlices, batchSize: configuration.batchSize, inputSize: inputSize,
-                                   outputSize: outputSize, augment: configuration.augment,
+                                   outputSize: outputSize, augmentation: configuration.augmentation(tileSize: inputSize),
                                    loss: configuration.loss, seed: configuration.seed)
         let batches = sampler.batchesPerEpoch
         let plan = LearningRatePlan(configuration: configuration, batchesPerEpoch: batches)

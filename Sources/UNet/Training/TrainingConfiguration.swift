@@ -28,8 +28,20 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var weightDecay: Float = 0
     /// SGD momentum.
     public var momentum: Float = 0.9
-    /// Augmentation (rotation, shear, flips, elastic warp) on the training crops.
+    /// Augmentation (rotation, shear, flips, elastic warp, and intensity jitter where set) on the
+    /// training crops.
     public var augment: Bool = true
+    /// Largest rotation of the augmentation, in degrees (the tutorial's 25).
+    public var maxRotationDegrees: Double = 25
+    /// Largest shear angle of the augmentation, in radians (the tutorial's 0.41; 0 = none).
+    public var maxShearRadians: Double = 0.41
+    /// Standard deviation in pixels of the elastic warp's control-point displacements (the
+    /// tutorial's 10; 0 = none).
+    public var elasticSigma: Double = 10
+    /// Largest brightness shift of the [0, 1] image per crop (0 = none, the tutorial).
+    public var brightness: Double = 0
+    /// Largest relative contrast change per crop, below 1 (0 = none, the tutorial).
+    public var contrast: Double = 0
     /// Stop after this many epochs without a better mean validation Jaccard (0 = never).
     public var patience: Int = 0
     /// Seed of initialization, sampling, augmentation and dropout.
@@ -66,8 +78,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// The defaults.
     public init() {}
 
-    /// Decodes a configuration; fields added after the first release (the schedule, warmup, EMA and
-    /// fold settings) take their defaults when absent, so older checkpoints still load and resume.
+    /// Decodes a configuration; fields added after the first release (the schedule, warmup, EMA, fold
+    /// and augmentation-magnitude settings) take their defaults when absent, so older checkpoints still load and resume.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         epochs = try c.decode(Int.self, forKey: .epochs)
@@ -94,6 +106,27 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         emaDecay = try c.decodeIfPresent(Float.self, forKey: .emaDecay) ?? defaults.emaDecay
         folds = try c.decodeIfPresent(Int.self, forKey: .folds) ?? defaults.folds
         fold = try c.decodeIfPresent(Int.self, forKey: .fold) ?? defaults.fold
+        maxRotationDegrees = try c.decodeIfPresent(Double.self, forKey: .maxRotationDegrees) ?? defaults.maxRotationDegrees
+        maxShearRadians = try c.decodeIfPresent(Double.self, forKey: .maxShearRadians) ?? defaults.maxShearRadians
+        elasticSigma = try c.decodeIfPresent(Double.self, forKey: .elasticSigma) ?? defaults.elasticSigma
+        brightness = try c.decodeIfPresent(Double.self, forKey: .brightness) ?? defaults.brightness
+        contrast = try c.decodeIfPresent(Double.self, forKey: .contrast) ?? defaults.contrast
+    }
+
+    /// The augmentation of the training crops of side `tileSize`: these magnitudes when `augment`,
+    /// else a plain random crop.
+    public func augmentation(tileSize: Int) -> AugmentationConfiguration {
+        guard augment else { return .none(tileWidth: tileSize, tileHeight: tileSize) }
+        var a = AugmentationConfiguration.tutorial(tileSize: tileSize)
+        a.maxRotationDegrees = maxRotationDegrees
+        a.rotation = maxRotationDegrees > 0
+        a.maxShearRadians = maxShearRadians
+        a.shear = maxShearRadians > 0
+        a.elasticSigma = elasticSigma
+        a.elastic = elasticSigma > 0
+        a.brightness = brightness
+        a.contrast = contrast
+        return a
     }
 
     /// Throws a `TrainingConfigurationError` naming the first invalid value.
@@ -120,6 +153,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         guard gamma > 0 && gamma < 1 else { throw fail("gamma", gamma, "a factor in (0, 1)") }
         guard plateauPatience >= 0 else { throw fail("plateauPatience", plateauPatience, ">= 0") }
         guard emaDecay >= 0 && emaDecay < 1 else { throw fail("emaDecay", emaDecay, "0 (off) or a decay in (0, 1)") }
+        guard maxRotationDegrees >= 0 && maxRotationDegrees <= 180 else {
+            throw fail("maxRotationDegrees", maxRotationDegrees, "0...180 degrees")
+        }
+        guard maxShearRadians >= 0 && maxShearRadians <= 1.5 else {
+            throw fail("maxShearRadians", maxShearRadians, "0...1.5 radians (below pi/2)")
+        }
+        guard elasticSigma >= 0 && elasticSigma <= 1000 else { throw fail("elasticSigma", elasticSigma, "0...1000 pixels") }
+        guard brightness >= 0 && brightness <= 1 else { throw fail("brightness", brightness, "0...1 (a shift of [0, 1] intensities)") }
+        guard contrast >= 0 && contrast < 1 else { throw fail("contrast", contrast, "0 (off) or a fraction below 1") }
         guard folds == 0 || folds >= 2 else { throw fail("folds", folds, "0 (no folds) or at least 2") }
         guard folds == 0 ? fold == 0 : (fold >= 0 && fold < folds) else {
             throw fail("fold", fold, folds == 0 ? "0 without folds" : "0...\(folds - 1)")
