@@ -92,7 +92,7 @@ struct Train: ParsableCommand {
     var upsampling: UNetConfiguration.Upsampling?
 
     // Objective and optimizer.
-    @Option(help: ArgumentHelp("Loss: cross-entropy, weighted (class-balanced), border-weighted (the paper's weight map), dice (1 - soft Dice), cross-entropy+dice (their sum) (default: cross-entropy).", valueName: "kind"))
+    @Option(help: ArgumentHelp("Loss: cross-entropy, weighted (class-balanced), border-weighted (the paper's weight map), dice (1 - soft Dice), cross-entropy+dice (their sum), lovasz (the Lovász-softmax surrogate of 1 - mean Jaccard), cross-entropy+lovasz (their sum) (default: cross-entropy).", valueName: "kind"))
     var loss: LossKind?
 
     @Option(help: ArgumentHelp("Optimizer: adam, adamw, sgd (default: adam, as the tutorial).", valueName: "kind"))

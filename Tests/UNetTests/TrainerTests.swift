@@ -183,4 +183,64 @@ final class LossTests: XCTestCase {
         let perfect = Tensor(shape: [1, 2, 1, 2], scalars: [-20, 20, 20, -20])
         XCTAssertEqual(softDiceLoss(logits: perfect, targets: Tensor(shape: [1, 1, 2], scalars: [1, 0]), smoothing: 0).scalar, 0, accuracy: 1e-6)
     }
+
+    func testLovaszEqualsTheJaccardLossAtHardPredictions() {
+        // Near one-hot logits: the loss is 1 - mean Jaccard of the argmax, as the confusion matrix gives it.
+        var rng = SeededGenerator(seed: 4)
+        for trial in 0..<5 {
+            let n = 2, h = 4, w = 5
+            let targets = Tensor(shape: [n, h, w], scalars: (0..<(n * h * w)).map { _ in Float(rng.nextInt(in: 0..<2)) })
+            let predicted = (0..<(n * h * w)).map { _ in rng.nextInt(in: 0..<2) }
+            var logits = [Float](repeating: 0, count: n * 2 * h * w)
+            for b in 0..<n { for i in 0..<(h * w) {
+                let k = predicted[b * h * w + i]
+                logits[(b * 2 + k) * h * w + i] = 30
+            } }
+            var jaccard = 0.0
+            for k in 0..<2 {
+                var both = 0, either = 0
+                for j in 0..<(n * h * w) {
+                    let t = Int(targets.scalars[j]) == k, p = predicted[j] == k
+                    if t && p { both += 1 }
+                    if t || p { either += 1 }
+                }
+                jaccard += either == 0 ? 1 : Double(both) / Double(either)
+            }
+            let loss = lovaszSoftmaxLoss(logits: Tensor(shape: [n, 2, h, w], scalars: logits), targets: targets).scalar
+            XCTAssertEqual(Double(loss), 1 - jaccard / 2, accuracy: 1e-5, "trial \(trial)")
+        }
+        let perfect = Tensor(shape: [1, 2, 1, 2], scalars: [-20, 20, 20, -20])
+        XCTAssertEqual(lovaszSoftmaxLoss(logits: perfect, targets: Tensor(shape: [1, 1, 2], scalars: [1, 0])).scalar, 0, accuracy: 1e-6)
+        XCTAssertEqual(LossKind(rawValue: "cross-entropy+lovasz"), .crossEntropyLovasz)
+    }
+
+    func testLovaszGradientMatchesFiniteDifferences() {
+        var rng = SeededGenerator(seed: 5)
+        let logits = Tensor.randomNormal([2, 2, 3, 4], generator: &rng)
+        let targets = Tensor(shape: [2, 3, 4], scalars: (0..<24).map { Float(($0 * 7) % 5 < 2 ? 0 : 1) })
+        let leaf = logits.requiringGradient()
+        lovaszSoftmaxLoss(logits: leaf, targets: targets).backward()
+        let analytic = leaf.gradient!.scalars
+        // Piecewise linear: steps small enough not to reorder the (distinct) errors.
+        let step: Float = 1e-3
+        for e in 0..<logits.count {
+            var plus = logits, minus = logits
+            plus.withUnsafeMutableBufferPointer { $0[e] += step }
+            minus.withUnsafeMutableBufferPointer { $0[e] -= step }
+            let numeric = (Double(lovaszSoftmaxLoss(logits: plus, targets: targets).scalar)
+                - Double(lovaszSoftmaxLoss(logits: minus, targets: targets).scalar)) / Double(2 * step)
+            XCTAssertEqual(Double(analytic[e]), numeric, accuracy: 2e-3 + 2e-2 * abs(numeric), "logit \(e)")
+        }
+        // The combined loss is the sum of its parts, value and gradient.
+        let both = logits.requiringGradient()
+        let combined = segmentationLoss(.crossEntropyLovasz, logits: both, targets: targets, weights: nil)
+        XCTAssertEqual(combined.scalar, softmaxCrossEntropy(logits: logits, targets: targets).scalar
+                       + lovaszSoftmaxLoss(logits: logits, targets: targets).scalar, accuracy: 1e-6)
+        combined.backward()
+        let crossEntropyLeaf = logits.requiringGradient()
+        softmaxCrossEntropy(logits: crossEntropyLeaf, targets: targets).backward()
+        for e in 0..<logits.count {
+            XCTAssertEqual(both.gradient!.scalars[e], analytic[e] + crossEntropyLeaf.gradient!.scalars[e], accuracy: 1e-6, "logit \(e)")
+        }
+    }
 }
