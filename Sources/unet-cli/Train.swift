@@ -131,6 +131,9 @@ struct Train: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Augment the training crops: flips, rotation, shear, elastic warp, and brightness and contrast where set (default: on).")
     var augment: Bool?
 
+    @Flag(inversion: .prefixedNo, help: "Random horizontal and vertical flips of the training crops (default: on, the tutorial's). Without them a model can learn a consistent sub-pixel offset of the labels against the images, which flips cancel.")
+    var flips: Bool?
+
     @Option(name: .customLong("max-rotation"), help: ArgumentHelp("Largest rotation of the augmentation, in degrees, 0-180 (default: 25, the tutorial's; 0 = none).", valueName: "deg"))
     var maxRotation: Double?
 
@@ -215,7 +218,7 @@ struct Train: ParsableCommand {
                 ("--dropout", dropout != nil), ("--activation", activation != nil), ("--upsampling", upsampling != nil),
                 ("--loss", loss != nil), ("--optimizer", optimizer != nil), ("--lr", lr != nil),
                 ("--weight-decay", weightDecay != nil), ("--momentum", momentum != nil), ("--augment/--no-augment", augment != nil),
-                ("--max-rotation", maxRotation != nil), ("--max-shear", maxShear != nil), ("--elastic-sigma", elasticSigma != nil),
+                ("--flips/--no-flips", flips != nil), ("--max-rotation", maxRotation != nil), ("--max-shear", maxShear != nil), ("--elastic-sigma", elasticSigma != nil),
                 ("--brightness", brightness != nil), ("--contrast", contrast != nil),
                 ("--patience", patience != nil), ("--time-budget", timeBudget != nil), ("--seed", seed != nil),
                 ("--preview-every", previewEvery != nil), ("--val-tile", valTile != nil),
@@ -266,6 +269,7 @@ struct Train: ParsableCommand {
         if let weightDecay { training.weightDecay = weightDecay }
         if let momentum { training.momentum = momentum }
         if let augment { training.augment = augment }
+        if let flips { training.flips = flips }
         if let maxRotation { training.maxRotationDegrees = maxRotation }
         if let maxShear { training.maxShearRadians = maxShear }
         if let elasticSigma { training.elasticSigma = elasticSigma }
@@ -456,7 +460,7 @@ func recipeDescription(_ c: TrainingConfiguration) -> String {
 /// The augmentation as the start-up line shows it: "off", or its magnitudes.
 private func augmentationSummary(_ c: TrainingConfiguration) -> String {
     guard c.augment else { return "off" }
-    var parts = ["flips", "rotation \(c.maxRotationDegrees) deg", "shear \(c.maxShearRadians) rad", "elastic sigma \(c.elasticSigma) px"]
+    var parts = [c.flips ? "flips" : "no flips", "rotation \(c.maxRotationDegrees) deg", "shear \(c.maxShearRadians) rad", "elastic sigma \(c.elasticSigma) px"]
     if c.brightness > 0 { parts.append("brightness \(c.brightness)") }
     if c.contrast > 0 { parts.append("contrast \(c.contrast)") }
     return parts.joined(separator: ", ")

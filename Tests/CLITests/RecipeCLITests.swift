@@ -10,9 +10,9 @@ final class RecipeCLITests: XCTestCase {
         let r = try unet(["train", "--data", f.data.path, "--out", run.path, "--epochs", "2", "--tile", "32",
                           "--base-filters", "4", "--depth", "2", "--batch-size", "2", "--preview-every", "0",
                           "--folds", "3", "--fold", "1", "--schedule", "cosine", "--min-lr", "0.0002",
-                          "--warmup-epochs", "1", "--ema", "0.9", "--max-shear", "0", "--brightness", "0.1", "--contrast", "0.2"])
+                          "--warmup-epochs", "1", "--ema", "0.9", "--no-flips", "--max-shear", "0", "--brightness", "0.1", "--contrast", "0.2"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("shear 0.0 rad, elastic sigma 10.0 px, brightness 0.1, contrast 0.2"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("augmentation no flips, rotation 25.0 deg, shear 0.0 rad, elastic sigma 10.0 px, brightness 0.1, contrast 0.2"), r.stdout)
         XCTAssertTrue(r.stdout.contains("validation slices 2-3"), r.stdout)
         XCTAssertTrue(r.stdout.contains("Recipe: cosine schedule to 0.0002 over 1 epochs, 1 warmup epoch(s), EMA of the weights, decay 0.9, fold 1 of 3"), r.stdout)
         // Epoch 1 ends its warmup at --lr; epoch 2 is the cosine's first (and only) epoch, also at --lr.
@@ -28,6 +28,7 @@ final class RecipeCLITests: XCTestCase {
         XCTAssertEqual(training?["folds"] as? Int, 3)
         XCTAssertEqual(training?["fold"] as? Int, 1)
         XCTAssertEqual(training?["maxShearRadians"] as? Double, 0)
+        XCTAssertEqual(training?["flips"] as? Bool, false)
         XCTAssertEqual(training?["brightness"] as? Double ?? 0, 0.1, accuracy: 1e-9)
         XCTAssertEqual(training?["contrast"] as? Double ?? 0, 0.2, accuracy: 1e-9)
 

@@ -161,10 +161,11 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertEqual(old.folds, 0)
         XCTAssertEqual(old.maxShearRadians, 0.41)
         XCTAssertEqual(old.brightness, 0)
+        XCTAssertTrue(old.flips)
         // Round trip of a configuration that sets them.
         var c = configuration(epochs: 5)
         c.schedule = .step; c.warmupEpochs = 2; c.emaDecay = 0.99; c.folds = 5; c.fold = 3; c.gamma = 0.2
-        c.maxRotationDegrees = 90; c.maxShearRadians = 0; c.elasticSigma = 4; c.brightness = 0.1; c.contrast = 0.2
+        c.flips = false; c.maxRotationDegrees = 90; c.maxShearRadians = 0; c.elasticSigma = 4; c.brightness = 0.1; c.contrast = 0.2
         XCTAssertEqual(try JSONDecoder().decode(TrainingConfiguration.self, from: JSONEncoder().encode(c)), c)
         // A field that was always there is still required.
         let broken = Self.oldTrainingJSON.replacingOccurrences(of: "\"epochs\":2,", with: "")
@@ -245,6 +246,10 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertEqual(a.brightness, 0.1)
         XCTAssertEqual(a.contrast, 0.2)
         XCTAssertTrue(a.horizontalFlip && a.verticalFlip)
+        c.flips = false
+        let unflipped = c.augmentation(tileSize: 64)
+        XCTAssertFalse(unflipped.horizontalFlip || unflipped.verticalFlip)
+        XCTAssertTrue(unflipped.rotation, "only the flips are off")
         c.augment = false
         XCTAssertEqual(c.augmentation(tileSize: 64), .none(tileWidth: 64, tileHeight: 64))
     }

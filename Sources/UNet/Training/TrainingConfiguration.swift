@@ -31,6 +31,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// Augmentation (rotation, shear, flips, elastic warp, and intensity jitter where set) on the
     /// training crops.
     public var augment: Bool = true
+    /// Random horizontal and vertical flips in the augmentation (the tutorial's). Off, a model can
+    /// learn a consistent sub-pixel offset of the annotation against the image, which flips cancel.
+    public var flips: Bool = true
     /// Largest rotation of the augmentation, in degrees (the tutorial's 25).
     public var maxRotationDegrees: Double = 25
     /// Largest shear angle of the augmentation, in radians (the tutorial's 0.41; 0 = none).
@@ -106,6 +109,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         emaDecay = try c.decodeIfPresent(Float.self, forKey: .emaDecay) ?? defaults.emaDecay
         folds = try c.decodeIfPresent(Int.self, forKey: .folds) ?? defaults.folds
         fold = try c.decodeIfPresent(Int.self, forKey: .fold) ?? defaults.fold
+        flips = try c.decodeIfPresent(Bool.self, forKey: .flips) ?? defaults.flips
         maxRotationDegrees = try c.decodeIfPresent(Double.self, forKey: .maxRotationDegrees) ?? defaults.maxRotationDegrees
         maxShearRadians = try c.decodeIfPresent(Double.self, forKey: .maxShearRadians) ?? defaults.maxShearRadians
         elasticSigma = try c.decodeIfPresent(Double.self, forKey: .elasticSigma) ?? defaults.elasticSigma
@@ -118,6 +122,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public func augmentation(tileSize: Int) -> AugmentationConfiguration {
         guard augment else { return .none(tileWidth: tileSize, tileHeight: tileSize) }
         var a = AugmentationConfiguration.tutorial(tileSize: tileSize)
+        a.horizontalFlip = flips
+        a.verticalFlip = flips
         a.maxRotationDegrees = maxRotationDegrees
         a.rotation = maxRotationDegrees > 0
         a.maxShearRadians = maxShearRadians
