@@ -84,6 +84,7 @@ struct Evaluate: ParsableCommand {
         threadOptions.apply()
         let collective = try jobCollective()
         let checkpoint = try loadCheckpoint(model, flag: "--model")
+        if tta, collective.isLeader, let caveat = testTimeAugmentationCaveat(checkpoint, path: model) { printError(caveat) }
         var split = valSlices?.range
         if let folds, let fold {
             let volume = fileURL(data).appendingPathComponent(ISBIDataset.volumeFileName).path

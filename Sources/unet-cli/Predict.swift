@@ -68,6 +68,7 @@ struct Predict: ParsableCommand {
         threadOptions.apply()
         let collective = try jobCollective()
         let checkpoint = try loadCheckpoint(model, flag: "--model")
+        if tta, collective.isLeader, let caveat = testTimeAugmentationCaveat(checkpoint, path: model) { printError(caveat) }
         try requireFile(input, flag: "--input")
         let outputURL = fileURL(output)
         let previewFolder = preview.map(fileURL)

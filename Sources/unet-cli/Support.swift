@@ -111,6 +111,13 @@ func loadCheckpoint(_ path: String, flag: String) throws -> CheckpointSummary {
     return try CheckpointSummary.load(path: path)
 }
 
+/// The warning `--tta` deserves for a model trained without flips: the 8 flips and rotations mirror
+/// the sub-pixel label offset such a model learned, so averaging over them blurs it away.
+func testTimeAugmentationCaveat(_ checkpoint: CheckpointSummary, path: String) -> String? {
+    guard let training = checkpoint.training, training.augment, !training.flips else { return nil }
+    return "note: \(path) was trained without flips (--no-flips); --tta averages over flips and rotations, which cancels what the model learned of the labels' offset and usually scores lower"
+}
+
 /// Whether standard output is a terminal.
 var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 

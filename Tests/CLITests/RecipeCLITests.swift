@@ -38,6 +38,14 @@ final class RecipeCLITests: XCTestCase {
                                 "--input", f.data.appendingPathComponent("test-volume.tif").path, "--output", probabilities.path])
         XCTAssertEqual(predict.status, 0, predict.stderr)
 
+        // --tta warns that it undoes what a model trained without flips learned; plain evaluation does not.
+        let best = run.appendingPathComponent("best.safetensors").path
+        let withTTA = try unet(["evaluate", "--model", best, "--data", f.data.path, "--tta", "--json"])
+        XCTAssertEqual(withTTA.status, 0, withTTA.stderr)
+        XCTAssertTrue(withTTA.stderr.contains("was trained without flips (--no-flips); --tta averages over flips"), withTTA.stderr)
+        let plain = try unet(["evaluate", "--model", best, "--data", f.data.path, "--json"])
+        XCTAssertFalse(plain.stderr.contains("without flips"), plain.stderr)
+
         // Resuming keeps the fold (from config.json) and the recipe (from the checkpoint).
         let resumed = try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path, "--epochs", "3"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
