@@ -234,6 +234,19 @@ final class TrainingRecipeTests: XCTestCase {
         check("contrast") { $0.contrast = 1 }
     }
 
+    func testRecommendedRecipeIsValidAndDiffersFromTheTutorialWhereDocumented() throws {
+        let r = TrainingConfiguration.recommended
+        XCTAssertNoThrow(try r.validate())
+        XCTAssertEqual(r.epochs, 50)
+        XCTAssertEqual(r.batchSize, 2)
+        XCTAssertEqual(r.loss, .crossEntropyDice)
+        XCTAssertEqual(r.schedule, .cosine)
+        XCTAssertFalse(r.flips)
+        XCTAssertEqual(r.augmentation(tileSize: 256).contrast, 0.2)
+        XCTAssertFalse(r.augmentation(tileSize: 256).verticalFlip)
+        XCTAssertEqual(try JSONDecoder().decode(TrainingConfiguration.self, from: JSONEncoder().encode(r)), r)
+    }
+
     func testAugmentationFollowsTheConfiguredMagnitudes() {
         var c = configuration(epochs: 4)
         XCTAssertEqual(c.augmentation(tileSize: 64), .tutorial(tileSize: 64), "the defaults are the tutorial's")
