@@ -84,7 +84,8 @@ struct Evaluate: ParsableCommand {
         threadOptions.apply()
         let collective = try jobCollective()
         let checkpoint = try loadCheckpoint(model, flag: "--model")
-        if tta, collective.isLeader, let caveat = testTimeAugmentationCaveat(checkpoint, path: model) { printError(caveat) }
+        let alignsTTA = tta && trainedWithoutFlips(checkpoint)
+        if alignsTTA, collective.isLeader { printError(alignedTestTimeAugmentationNote(path: model)) }
         var split = valSlices?.range
         if let folds, let fold {
             let volume = fileURL(data).appendingPathComponent(ISBIDataset.volumeFileName).path
@@ -99,7 +100,7 @@ struct Evaluate: ParsableCommand {
                                       contextSlices: checkpoint.model.contextSlices)
         let network = try checkpoint.makeModel()
         let slices = all ? dataset.slices : dataset.validation
-        let segmenter = Segmenter(model: network, tileSize: tile, testTimeAugmentation: tta)
+        let segmenter = Segmenter(model: network, tileSize: tile, testTimeAugmentation: tta, alignsTestTimeAugmentation: alignsTTA)
         let start = Date()
         let result = segmenter.evaluate(slices, isbiScores: true, collective: collective)
         let indices = slices.map(\.index)

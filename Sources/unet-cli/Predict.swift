@@ -68,7 +68,8 @@ struct Predict: ParsableCommand {
         threadOptions.apply()
         let collective = try jobCollective()
         let checkpoint = try loadCheckpoint(model, flag: "--model")
-        if tta, collective.isLeader, let caveat = testTimeAugmentationCaveat(checkpoint, path: model) { printError(caveat) }
+        let alignsTTA = tta && trainedWithoutFlips(checkpoint)
+        if alignsTTA, collective.isLeader { printError(alignedTestTimeAugmentationNote(path: model)) }
         try requireFile(input, flag: "--input")
         let outputURL = fileURL(output)
         let previewFolder = preview.map(fileURL)
@@ -95,7 +96,7 @@ struct Predict: ParsableCommand {
         let processes = collective.size > 1 ? ", \(collective.size) processes" : ""
         print("Predicting \(reader.pages) page(s) of \(reader.width)x\(reader.height) from \(input) with \(checkpoint.model.summary), tile \(tileSize)\(tta ? ", test-time augmentation" : "")\(processes)")
         let start = Date()
-        let segmenter = Segmenter(model: network, tileSize: tileSize, testTimeAugmentation: tta)
+        let segmenter = Segmenter(model: network, tileSize: tileSize, testTimeAugmentation: tta, alignsTestTimeAugmentation: alignsTTA)
         let interactive = stdoutIsTerminal
         // Rank 0 labels the instances of every page as it writes its probabilities.
         var instanceWriter: InstanceStackWriter? = nil

@@ -111,11 +111,17 @@ func loadCheckpoint(_ path: String, flag: String) throws -> CheckpointSummary {
     return try CheckpointSummary.load(path: path)
 }
 
-/// The warning `--tta` deserves for a model trained without flips: the 8 flips and rotations mirror
-/// the sub-pixel label offset such a model learned, so averaging over them blurs it away.
-func testTimeAugmentationCaveat(_ checkpoint: CheckpointSummary, path: String) -> String? {
-    guard let training = checkpoint.training, training.augment, !training.flips else { return nil }
-    return "note: \(path) was trained without flips (--no-flips); --tta averages over flips and rotations, which cancels what the model learned of the labels' offset and usually scores lower"
+/// True for a checkpoint trained with augmentation but without flips: such a model may have learned
+/// a sub-pixel offset of the labels, which flipped and rotated inputs turn around, so `--tta` aligns
+/// their predictions to the plain one before averaging.
+func trainedWithoutFlips(_ checkpoint: CheckpointSummary) -> Bool {
+    guard let training = checkpoint.training else { return false }
+    return training.augment && !training.flips
+}
+
+/// The note `--tta` prints when it aligns the transformed predictions of `path`.
+func alignedTestTimeAugmentationNote(path: String) -> String {
+    "note: \(path) was trained without flips (--no-flips); --tta shifts each flipped or rotated prediction onto the plain one before averaging"
 }
 
 /// Whether standard output is a terminal.

@@ -38,11 +38,11 @@ final class RecipeCLITests: XCTestCase {
                                 "--input", f.data.appendingPathComponent("test-volume.tif").path, "--output", probabilities.path])
         XCTAssertEqual(predict.status, 0, predict.stderr)
 
-        // --tta warns that it undoes what a model trained without flips learned; plain evaluation does not.
+        // --tta aligns the transformed predictions of a model trained without flips, and says so.
         let best = run.appendingPathComponent("best.safetensors").path
         let withTTA = try unet(["evaluate", "--model", best, "--data", f.data.path, "--tta", "--json"])
         XCTAssertEqual(withTTA.status, 0, withTTA.stderr)
-        XCTAssertTrue(withTTA.stderr.contains("was trained without flips (--no-flips); --tta averages over flips"), withTTA.stderr)
+        XCTAssertTrue(withTTA.stderr.contains("was trained without flips (--no-flips); --tta shifts each flipped or rotated prediction onto the plain one"), withTTA.stderr)
         let plain = try unet(["evaluate", "--model", best, "--data", f.data.path, "--json"])
         XCTAssertFalse(plain.stderr.contains("without flips"), plain.stderr)
 

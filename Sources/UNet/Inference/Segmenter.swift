@@ -9,13 +9,19 @@ public struct Segmenter {
     public var tileSize: Int
     /// Average over the 8 flips/rotations.
     public var testTimeAugmentation: Bool
+    /// With `testTimeAugmentation`, shift each transformed prediction onto the plain one before
+    /// averaging (`SubpixelAlignment`): for models trained without flips, which learn the labels'
+    /// offset against the images that the flips turn around.
+    public var alignsTestTimeAugmentation: Bool
 
     /// Wraps `model` for inference; tiles default to 512 pixels of input.
-    public init(model: UNetModel, tileSize: Int = 512, testTimeAugmentation: Bool = false) {
+    public init(model: UNetModel, tileSize: Int = 512, testTimeAugmentation: Bool = false,
+                alignsTestTimeAugmentation: Bool = false) {
         model.eval()
         self.model = model
         self.tileSize = tileSize
         self.testTimeAugmentation = testTimeAugmentation
+        self.alignsTestTimeAugmentation = alignsTestTimeAugmentation
     }
 
     var predictor: TiledPredictor {
@@ -35,7 +41,8 @@ public struct Segmenter {
         precondition(planes.count == model.configuration.inputChannels,
                      "Segmenter: \(planes.count) input plane(s), the model takes \(model.configuration.inputChannels)")
         return predictor.probabilities(pixels: SliceContext.stacked(planes), channels: planes.count, height: height,
-                                       width: width, testTimeAugmentation: testTimeAugmentation)
+                                       width: width, testTimeAugmentation: testTimeAugmentation,
+                                       aligned: alignsTestTimeAugmentation)
     }
 
     /// Class probabilities `[classes, H, W]` of one slice (its `inputPlanes`).

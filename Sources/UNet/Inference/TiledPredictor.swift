@@ -57,13 +57,15 @@ public struct TiledPredictor {
 
     /// Class probabilities `[classes, height, width]` for one image of `channels` planes (`pixels`
     /// channel-major, each plane row-major; 2N+1 planes for a network with 2.5D context).
-    /// With `testTimeAugmentation` the prediction is averaged over the 8 flips/90-degree rotations.
+    /// With `testTimeAugmentation` the prediction is averaged over the 8 flips/90-degree rotations;
+    /// with `aligned` as well, each of the 7 transformed predictions is first shifted onto the plain
+    /// one (`SubpixelAlignment`, estimated on the last class's map), for models trained without flips.
     public func probabilities(pixels: [Float], channels: Int = 1, height: Int, width: Int,
-                              testTimeAugmentation: Bool = false) -> Tensor {
+                              testTimeAugmentation: Bool = false, aligned: Bool = false) -> Tensor {
         precondition(channels >= 1 && pixels.count == channels * height * width,
                      "TiledPredictor: \(pixels.count) values for \(channels) plane(s) of \(height)x\(width)")
         if !testTimeAugmentation { return predictOnce(pixels, channels, height, width) }
-        var sum: Tensor? = nil
+        var sum: Tensor? = nil, plain: Tensor? = nil
         let n = height * width
         for t in DihedralTransform.all {
             var moved: [Float] = []
@@ -76,10 +78,29 @@ public struct TiledPredictor {
                 (h, w) = (transformed.1, transformed.2)
             }
             let p = predictOnce(moved, channels, h, w)
-            let back = t.invert(p, height: height, width: width)
+            var back = t.invert(p, height: height, width: width)
+            if aligned, let plain { back = Self.align(back, onto: plain, height: height, width: width) }
+            if plain == nil { plain = back }
             if sum == nil { sum = back } else { sum!.addInPlace(back) }
         }
         return sum! * (1 / Float(DihedralTransform.all.count))
+    }
+
+    /// `p` (`[classes, H, W]`) shifted as a whole onto `reference` (the plain prediction), by the
+    /// shift that registers their last class maps.
+    static func align(_ p: Tensor, onto reference: Tensor, height: Int, width: Int) -> Tensor {
+        let classes = p.shape[0], n = height * width
+        let last = (classes - 1) * n
+        let values = p.scalars, target = Array(reference.scalars[last..<(last + n)])
+        let (dy, dx) = SubpixelAlignment.estimateShift(of: Array(values[last..<(last + n)]), onto: target,
+                                                       height: height, width: width)
+        if dy == 0 && dx == 0 { return p }
+        var moved = [Float]()
+        moved.reserveCapacity(values.count)
+        for c in 0..<classes {
+            moved += SubpixelAlignment.shifted(Array(values[(c * n)..<((c + 1) * n)]), height: height, width: width, dy: dy, dx: dx)
+        }
+        return Tensor(shape: [classes, height, width], scalars: moved)
     }
 
     func predictOnce(_ pixels: [Float], _ channels: Int, _ height: Int, _ width: Int) -> Tensor {
