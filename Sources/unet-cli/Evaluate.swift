@@ -48,7 +48,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: ArgumentHelp("Input tile side of the overlap-tile inference (default: 512).", valueName: "px"))
     var tile: Int = 512
 
-    @Flag(help: "Test-time augmentation: average over the 8 flips and rotations.")
+    @Flag(help: "Test-time augmentation: average over the 8 flips and rotations; for a model trained with --no-flips, each transformed prediction is first shifted onto the plain one.")
     var tta = false
 
     @Flag(help: "Print one JSON object instead of a table.")

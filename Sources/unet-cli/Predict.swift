@@ -38,7 +38,7 @@ struct Predict: ParsableCommand {
     @Option(help: ArgumentHelp("Input tile side of the overlap-tile inference (default: the whole page plus its context margin when the network's activations for it fit in 3 GiB, else 512). Every tile size gives the same probabilities; larger is faster but needs more memory.", valueName: "px"))
     var tile: Int?
 
-    @Flag(help: "Test-time augmentation: average over the 8 flips and rotations (8x slower).")
+    @Flag(help: "Test-time augmentation: average over the 8 flips and rotations (8x slower); for a model trained with --no-flips, each transformed prediction is first shifted onto the plain one.")
     var tta = false
 
     @Option(help: ArgumentHelp("Also write a PNG per page into this folder: image | cell probability | membrane overlay.", valueName: "dir"))

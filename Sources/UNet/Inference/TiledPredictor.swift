@@ -80,7 +80,7 @@ public struct TiledPredictor {
             let p = predictOnce(moved, channels, h, w)
             var back = t.invert(p, height: height, width: width)
             if aligned, let plain { back = Self.align(back, onto: plain, height: height, width: width) }
-            if plain == nil { plain = back }
+            if plain == nil { plain = back }  // `all` starts with the identity
             if sum == nil { sum = back } else { sum!.addInPlace(back) }
         }
         return sum! * (1 / Float(DihedralTransform.all.count))
