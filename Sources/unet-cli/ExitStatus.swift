@@ -63,6 +63,7 @@ let flagForField: [String: String] = [
     "batch": "--batch", "size": "--size", "runs": "--runs", "warmup": "--warmup",
     "warmupEpochs": "--warmup-epochs", "minimumLearningRate": "--min-lr", "stepEpochs": "--step-epochs",
     "gamma": "--gamma", "plateauPatience": "--plateau-patience", "emaDecay": "--ema", "folds": "--folds", "fold": "--fold", "contextSlices": "--context-slices",
+    "plainEpochs": "--plain-epochs",
 ]
 
 /// Turns any error into one line and an exit code: the library's errors name their file, page or field.

@@ -174,6 +174,9 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Largest relative contrast change per crop: intensities scaled about 0.5 by a factor in [1-x, 1+x], x below 1 (default: 0 = none).", valueName: "x"))
     var contrast: Double?
 
+    @Option(name: .customLong("plain-epochs"), help: ArgumentHelp("Train the last n epochs on plain random crops, without the augmentation, so that the model fits unwarped images while the learning rate is low (default: 0 = augment every epoch).", valueName: "n"))
+    var plainEpochs: Int?
+
     // Stopping, reproducibility, output.
     @Option(help: ArgumentHelp("Stop after this many epochs without a better mean validation Jaccard (default: 0 = never).", valueName: "n"))
     var patience: Int?
@@ -237,6 +240,7 @@ struct Train: ParsableCommand {
         if let elasticSigma, !(elasticSigma >= 0 && elasticSigma <= 1000) { throw CLIError.usage("--elastic-sigma \(elasticSigma): expected 0...1000 pixels") }
         if let brightness, !(brightness >= 0 && brightness <= 1) { throw CLIError.usage("--brightness \(brightness): expected 0...1") }
         if let contrast, !(contrast >= 0 && contrast < 1) { throw CLIError.usage("--contrast \(contrast): expected 0 or a fraction below 1") }
+        if let plainEpochs, plainEpochs < 0 { throw CLIError.usage("--plain-epochs \(plainEpochs): expected 0 or more epochs") }
         if resume != nil {
             let fixed: [(String, Bool)] = [
                 ("--recipe", recipe != nil), ("--batch-size", batchSize != nil), ("--tile", tile != nil), ("--base-filters", baseFilters != nil),
@@ -245,7 +249,7 @@ struct Train: ParsableCommand {
                 ("--loss", loss != nil), ("--optimizer", optimizer != nil), ("--lr", lr != nil),
                 ("--weight-decay", weightDecay != nil), ("--momentum", momentum != nil), ("--augment/--no-augment", augment != nil),
                 ("--flips/--no-flips", flips != nil), ("--max-rotation", maxRotation != nil), ("--max-shear", maxShear != nil), ("--elastic-sigma", elasticSigma != nil),
-                ("--brightness", brightness != nil), ("--contrast", contrast != nil),
+                ("--brightness", brightness != nil), ("--contrast", contrast != nil), ("--plain-epochs", plainEpochs != nil),
                 ("--patience", patience != nil), ("--time-budget", timeBudget != nil), ("--seed", seed != nil),
                 ("--preview-every", previewEvery != nil), ("--val-tile", valTile != nil),
                 ("--schedule", schedule != nil), ("--warmup-epochs", warmupEpochs != nil), ("--min-lr", minLR != nil),
@@ -301,6 +305,7 @@ struct Train: ParsableCommand {
         if let elasticSigma { training.elasticSigma = elasticSigma }
         if let brightness { training.brightness = brightness }
         if let contrast { training.contrast = contrast }
+        if let plainEpochs { training.plainEpochs = plainEpochs }
         if let patience { training.patience = patience }
         if let timeBudget { training.timeBudgetSeconds = timeBudget }
         if let seed { training.seed = seed }
@@ -489,5 +494,6 @@ private func augmentationSummary(_ c: TrainingConfiguration) -> String {
     var parts = [c.flips ? "flips" : "no flips", "rotation \(c.maxRotationDegrees) deg", "shear \(c.maxShearRadians) rad", "elastic sigma \(c.elasticSigma) px"]
     if c.brightness > 0 { parts.append("brightness \(c.brightness)") }
     if c.contrast > 0 { parts.append("contrast \(c.contrast)") }
+    if c.plainEpochs > 0 { parts.append("none in the last \(c.plainEpochs) epoch(s)") }
     return parts.joined(separator: ", ")
 }

@@ -162,10 +162,12 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertEqual(old.maxShearRadians, 0.41)
         XCTAssertEqual(old.brightness, 0)
         XCTAssertTrue(old.flips)
+        XCTAssertEqual(old.plainEpochs, 0)
         // Round trip of a configuration that sets them.
         var c = configuration(epochs: 5)
         c.schedule = .step; c.warmupEpochs = 2; c.emaDecay = 0.99; c.folds = 5; c.fold = 3; c.gamma = 0.2
         c.flips = false; c.maxRotationDegrees = 90; c.maxShearRadians = 0; c.elasticSigma = 4; c.brightness = 0.1; c.contrast = 0.2
+        c.plainEpochs = 2
         XCTAssertEqual(try JSONDecoder().decode(TrainingConfiguration.self, from: JSONEncoder().encode(c)), c)
         // A field that was always there is still required.
         let broken = Self.oldTrainingJSON.replacingOccurrences(of: "\"epochs\":2,", with: "")
@@ -232,6 +234,8 @@ final class TrainingRecipeTests: XCTestCase {
         check("elasticSigma") { $0.elasticSigma = .nan }
         check("brightness") { $0.brightness = 1.5 }
         check("contrast") { $0.contrast = 1 }
+        check("plainEpochs") { $0.plainEpochs = -1 }
+        check("plainEpochs") { $0.plainEpochs = 5 }
     }
 
     func testRecommendedRecipeIsValidAndDiffersFromTheTutorialWhereDocumented() throws {
@@ -265,5 +269,39 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertTrue(unflipped.rotation, "only the flips are off")
         c.augment = false
         XCTAssertEqual(c.augmentation(tileSize: 64), .none(tileWidth: 64, tileHeight: 64))
+    }
+
+    // MARK: plain epochs
+
+    func testPlainEpochsAreTheLastOnes() {
+        var c = configuration(epochs: 5)
+        XCTAssertEqual((1...5).filter(c.isPlainEpoch), [])
+        c.plainEpochs = 2
+        XCTAssertEqual((1...5).filter(c.isPlainEpoch), [4, 5])
+        c.plainEpochs = 5
+        XCTAssertEqual((1...5).filter(c.isPlainEpoch), [1, 2, 3, 4, 5])
+    }
+
+    /// The plain epochs train exactly as a run without augmentation would, and the epochs before
+    /// them exactly as a run augmenting throughout.
+    func testPlainEpochsTrainOnUnaugmentedCrops() throws {
+        func weights(_ t: Trainer) -> [[Float]] { t.model.stateDictionary().map(\.1.scalars) }
+        var plainOnly = configuration(epochs: 2)
+        plainOnly.plainEpochs = 2
+        var unaugmented = configuration(epochs: 2)
+        unaugmented.augment = false
+        let a = try makeTrainer(plainOnly, run: "plain-all"), b = try makeTrainer(unaugmented, run: "no-augment")
+        try a.run(); try b.run()
+        XCTAssertEqual(weights(a), weights(b), "two plain epochs are two epochs without augmentation")
+
+        var lastPlain = configuration(epochs: 2)
+        lastPlain.plainEpochs = 1
+        let augmented = configuration(epochs: 2)
+        let c = try makeTrainer(lastPlain, run: "plain-last"), d = try makeTrainer(augmented, run: "augmented")
+        try c.run(); try d.run()
+        XCTAssertEqual(c.history[0].trainCost, d.history[0].trainCost, "epoch 1 augments in both runs")
+        XCTAssertNotEqual(c.history[1].trainCost, d.history[1].trainCost, "epoch 2 is plain in one run only")
+        XCTAssertNotEqual(weights(c), weights(d))
+        XCTAssertNotEqual(weights(c), weights(a), "epoch 1 was augmented")
     }
 }

@@ -175,6 +175,10 @@ public final class Trainer {
         let sampler = BatchSampler(slices: trainSlices, batchSize: configuration.batchSize, inputSize: inputSize,
                                    outputSize: outputSize, augmentation: configuration.augmentation(tileSize: inputSize),
                                    loss: configuration.loss, seed: configuration.seed)
+        // The last `plainEpochs` epochs draw plain crops (same tiles per epoch, same seeds).
+        let plainSampler = BatchSampler(slices: trainSlices, batchSize: configuration.batchSize, inputSize: inputSize,
+                                        outputSize: outputSize, augmentation: .none(tileWidth: inputSize, tileHeight: inputSize),
+                                        loss: configuration.loss, seed: configuration.seed)
         let batches = sampler.batchesPerEpoch
         let plan = LearningRatePlan(configuration: configuration, batchesPerEpoch: batches)
         let started = Date()
@@ -191,7 +195,8 @@ public final class Trainer {
             let epochStart = Date()
             var lossSum = 0.0
             let items = self.items
-            let prefetcher = Prefetcher(count: batches, depth: 2) { sampler.batch(epoch: epoch, index: $0, items: items) }
+            let epochSampler = configuration.isPlainEpoch(epoch) ? plainSampler : sampler
+            let prefetcher = Prefetcher(count: batches, depth: 2) { epochSampler.batch(epoch: epoch, index: $0, items: items) }
             defer { prefetcher.cancel() }
             for b in 1...batches {
                 if collective.any(shouldStop()) {

@@ -45,6 +45,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var brightness: Double = 0
     /// Largest relative contrast change per crop, below 1 (0 = none, the tutorial).
     public var contrast: Double = 0
+    /// The last this many epochs train on plain random crops, without the augmentation (0 = none):
+    /// while the learning rate is low the model then fits images as they are, not warped ones.
+    /// Counted from `epochs`; a run stopped earlier by its time budget may never reach them.
+    public var plainEpochs: Int = 0
     /// Stop after this many epochs without a better mean validation Jaccard (0 = never).
     public var patience: Int = 0
     /// Seed of initialization, sampling, augmentation and dropout.
@@ -82,7 +86,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public init() {}
 
     /// Decodes a configuration; fields added after the first release (the schedule, warmup, EMA, fold
-    /// and augmentation-magnitude settings) take their defaults when absent, so older checkpoints still load and resume.
+    /// augmentation-magnitude and plain-epoch settings) take their defaults when absent, so older checkpoints still load and resume.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         epochs = try c.decode(Int.self, forKey: .epochs)
@@ -115,7 +119,11 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         elasticSigma = try c.decodeIfPresent(Double.self, forKey: .elasticSigma) ?? defaults.elasticSigma
         brightness = try c.decodeIfPresent(Double.self, forKey: .brightness) ?? defaults.brightness
         contrast = try c.decodeIfPresent(Double.self, forKey: .contrast) ?? defaults.contrast
+        plainEpochs = try c.decodeIfPresent(Int.self, forKey: .plainEpochs) ?? defaults.plainEpochs
     }
+
+    /// Whether epoch `epoch` (1-based) is one of the last `plainEpochs`, trained without augmentation.
+    public func isPlainEpoch(_ epoch: Int) -> Bool { epoch > epochs - plainEpochs }
 
     /// The augmentation of the training crops of side `tileSize`: these magnitudes when `augment`,
     /// else a plain random crop.
@@ -168,6 +176,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         guard elasticSigma >= 0 && elasticSigma <= 1000 else { throw fail("elasticSigma", elasticSigma, "0...1000 pixels") }
         guard brightness >= 0 && brightness <= 1 else { throw fail("brightness", brightness, "0...1 (a shift of [0, 1] intensities)") }
         guard contrast >= 0 && contrast < 1 else { throw fail("contrast", contrast, "0 (off) or a fraction below 1") }
+        guard plainEpochs >= 0 && plainEpochs <= epochs else {
+            throw fail("plainEpochs", plainEpochs, "0...\(epochs) (at most the \(epochs) epochs)")
+        }
         guard folds == 0 || folds >= 2 else { throw fail("folds", folds, "0 (no folds) or at least 2") }
         guard folds == 0 ? fold == 0 : (fold >= 0 && fold < folds) else {
             throw fail("fold", fold, folds == 0 ? "0 without folds" : "0...\(folds - 1)")
