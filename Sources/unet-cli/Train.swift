@@ -79,7 +79,7 @@ struct Train: ParsableCommand {
     var fold: Int?
 
     // Schedule.
-    @Option(help: ArgumentHelp("Starting point of the training settings, which the other flags override: tutorial (the defaults listed here) or recommended (chosen by 5-fold cross-validation on ISBI 2012: --epochs 50 --batch-size 2 --tile 256 --loss cross-entropy+dice --schedule cosine --warmup-epochs 1 --ema 0.99 --no-flips --brightness 0.1 --contrast 0.2) (default: tutorial).", valueName: "name"))
+    @Option(help: ArgumentHelp("Starting point of the training settings, which the other flags override: tutorial (the defaults listed here) or recommended (chosen by 5-fold cross-validation on ISBI 2012: --epochs 50 --batch-size 2 --tile 256 --loss cross-entropy+dice --schedule cosine --warmup-epochs 1 --ema 0.99 --no-flips --elastic-sigma 5 --brightness 0.1 --contrast 0.2 --plain-epochs 10, a fifth of --epochs) (default: tutorial).", valueName: "name"))
     var recipe: TrainingRecipe?
 
     @Option(help: ArgumentHelp("Epochs to train; each covers the training pixels about once in crops (default: \(TrainDefaults.epochs)). With --resume: the new total.", valueName: "n"))
@@ -291,6 +291,8 @@ struct Train: ParsableCommand {
 
         var training = (recipe ?? .tutorial).configuration
         if let epochs { training.epochs = epochs }
+        // The recipe's plain epochs are the last fifth of however many epochs are asked for.
+        if recipe == .recommended, let epochs { training.plainEpochs = TrainingConfiguration.recommended(epochs: epochs).plainEpochs }
         if let tile { training.tileSize = tile }
         if let lr { training.learningRate = lr }
         if let batchSize { training.batchSize = batchSize }

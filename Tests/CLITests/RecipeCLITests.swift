@@ -60,24 +60,23 @@ final class RecipeCLITests: XCTestCase {
     func testRecommendedRecipeSetsItsFlagsAndExplicitFlagsOverrideIt() throws {
         let f = try Fixture.shared()
         let run = f.root.appendingPathComponent("recipe-recommended")
-        let r = try unet(["train", "--data", f.data.path, "--out", run.path, "--recipe", "recommended", "--epochs", "2",
-                          "--tile", "32", "--base-filters", "4", "--depth", "2", "--preview-every", "0", "--contrast", "0.3",
-                          "--plain-epochs", "1"])
+        let r = try unet(["train", "--data", f.data.path, "--out", run.path, "--recipe", "recommended", "--epochs", "5",
+                          "--tile", "32", "--base-filters", "4", "--depth", "2", "--preview-every", "0", "--contrast", "0.3"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("Training: 2 epochs, batch 2 x 32^2 crops, adam lr 0.001, loss cross-entropy+dice, augmentation no flips, rotation 25.0 deg, shear 0.41 rad, elastic sigma 10.0 px, brightness 0.1, contrast 0.3, none in the last 1 epoch(s)"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("Recipe: cosine schedule to 0.0 over 1 epochs, 1 warmup epoch(s), EMA of the weights, decay 0.99"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Training: 5 epochs, batch 2 x 32^2 crops, adam lr 0.001, loss cross-entropy+dice, augmentation no flips, rotation 25.0 deg, shear 0.41 rad, elastic sigma 5.0 px, brightness 0.1, contrast 0.3, none in the last 1 epoch(s)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Recipe: cosine schedule to 0.0 over 4 epochs, 1 warmup epoch(s), EMA of the weights, decay 0.99"), r.stdout)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
         let training = config?["training"] as? [String: Any]
         XCTAssertEqual(training?["loss"] as? String, "cross-entropy+dice")
         XCTAssertEqual(training?["flips"] as? Bool, false)
-        XCTAssertEqual(training?["epochs"] as? Int, 2)
-        XCTAssertEqual(training?["plainEpochs"] as? Int, 1)
+        XCTAssertEqual(training?["epochs"] as? Int, 5)
+        XCTAssertEqual(training?["plainEpochs"] as? Int, 1, "the recipe's plain epochs are the last fifth of --epochs")
         // The recipe's 50 epochs bound the warmup when --epochs is not given.
         try expectOneLineError(try unet(["train", "--data", f.data.path, "--out", f.root.appendingPathComponent("recipe-r2").path,
                                          "--recipe", "recommended", "--warmup-epochs", "50"]), status: 64, mentioning: "fewer than the 50 epochs")
-        try expectOneLineError(try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path, "--epochs", "3",
+        try expectOneLineError(try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path, "--epochs", "6",
                                          "--recipe", "tutorial"]), status: 64, mentioning: "--recipe")
-        try expectOneLineError(try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path, "--epochs", "3",
+        try expectOneLineError(try unet(["train", "--resume", run.appendingPathComponent("last.safetensors").path, "--epochs", "6",
                                          "--plain-epochs", "2"]), status: 64, mentioning: "--plain-epochs")
     }
 

@@ -246,6 +246,12 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertEqual(r.loss, .crossEntropyDice)
         XCTAssertEqual(r.schedule, .cosine)
         XCTAssertFalse(r.flips)
+        XCTAssertEqual(r.elasticSigma, 5)
+        XCTAssertEqual(r.plainEpochs, 10)
+        XCTAssertEqual(TrainingConfiguration.recommended(epochs: 50), r)
+        XCTAssertEqual([12, 5, 4, 1].map { TrainingConfiguration.recommended(epochs: $0).plainEpochs }, [2, 1, 0, 0],
+                       "the last fifth of the epochs, rounded down")
+        XCTAssertNoThrow(try TrainingConfiguration.recommended(epochs: 7).validate())
         XCTAssertEqual(r.augmentation(tileSize: 256).contrast, 0.2)
         XCTAssertFalse(r.augmentation(tileSize: 256).verticalFlip)
         XCTAssertEqual(try JSONDecoder().decode(TrainingConfiguration.self, from: JSONEncoder().encode(r)), r)
