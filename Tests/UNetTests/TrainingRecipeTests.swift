@@ -304,7 +304,10 @@ final class TrainingRecipeTests: XCTestCase {
         lastPlain.plainEpochs = 1
         let augmented = configuration(epochs: 2)
         let c = try makeTrainer(lastPlain, run: "plain-last"), d = try makeTrainer(augmented, run: "augmented")
+        var messages: [String] = []
+        c.onEvent = { if case .message(let text) = $0 { messages.append(text) } }
         try c.run(); try d.run()
+        XCTAssertEqual(messages, ["epochs 2-2 train on plain crops, without augmentation"])
         XCTAssertEqual(c.history[0].trainCost, d.history[0].trainCost, "epoch 1 augments in both runs")
         XCTAssertNotEqual(c.history[1].trainCost, d.history[1].trainCost, "epoch 2 is plain in one run only")
         XCTAssertNotEqual(weights(c), weights(d))

@@ -175,7 +175,7 @@ public final class Trainer {
         let sampler = BatchSampler(slices: trainSlices, batchSize: configuration.batchSize, inputSize: inputSize,
                                    outputSize: outputSize, augmentation: configuration.augmentation(tileSize: inputSize),
                                    loss: configuration.loss, seed: configuration.seed)
-        // The last `plainEpochs` epochs draw plain crops (same tiles per epoch, same seeds).
+        // The last `plainEpochs` epochs draw plain crops, seeded like the augmented ones.
         let plainSampler = BatchSampler(slices: trainSlices, batchSize: configuration.batchSize, inputSize: inputSize,
                                         outputSize: outputSize, augmentation: .none(tileWidth: inputSize, tileHeight: inputSize),
                                         loss: configuration.loss, seed: configuration.seed)
@@ -196,6 +196,9 @@ public final class Trainer {
             var lossSum = 0.0
             let items = self.items
             let epochSampler = configuration.isPlainEpoch(epoch) ? plainSampler : sampler
+            if configuration.augment, configuration.isPlainEpoch(epoch), !configuration.isPlainEpoch(epoch - 1) {
+                report(.message("epochs \(epoch)-\(configuration.epochs) train on plain crops, without augmentation"))
+            }
             let prefetcher = Prefetcher(count: batches, depth: 2) { epochSampler.batch(epoch: epoch, index: $0, items: items) }
             defer { prefetcher.cancel() }
             for b in 1...batches {
