@@ -440,7 +440,7 @@ struct Train: ParsableCommand {
         print("Model: \(unet.summary); \(trainer.model.parameterCount) parameters")
         print("Data: \(trainer.dataDescription): training slices \(describeSlices(trainer.trainSlices.map(\.index))), validation slices \(describeSlices(trainer.validationSlices.map(\.index)))")
         let processes = trainer.collective.size > 1 ? "\(trainer.collective.size) processes x " : ""
-        print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(augmentationSummary(c)), \(processes)\(Threads.count) thread(s)")
+        print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(c.augmentationSummary), \(processes)\(Threads.count) thread(s)")
         print("Recipe: \(recipeDescription(c))")
         print("Run folder: \(trainer.runFolder.path)")
         warnIfBLASKernelIsNarrow()
@@ -487,15 +487,5 @@ func recipeDescription(_ c: TrainingConfiguration) -> String {
     if c.warmupEpochs > 0 { parts.append("\(c.warmupEpochs) warmup epoch(s)") }
     parts.append(c.emaDecay > 0 ? "EMA of the weights, decay \(c.emaDecay)" : "no EMA")
     if c.folds > 0 { parts.append("fold \(c.fold) of \(c.folds)") }
-    return parts.joined(separator: ", ")
-}
-
-/// The augmentation as the start-up line shows it: "off", or its magnitudes.
-private func augmentationSummary(_ c: TrainingConfiguration) -> String {
-    guard c.augment else { return "off" }
-    var parts = [c.flips ? "flips" : "no flips", "rotation \(c.maxRotationDegrees) deg", "shear \(c.maxShearRadians) rad", "elastic sigma \(c.elasticSigma) px"]
-    if c.brightness > 0 { parts.append("brightness \(c.brightness)") }
-    if c.contrast > 0 { parts.append("contrast \(c.contrast)") }
-    if c.plainEpochs > 0 { parts.append("none in the last \(c.plainEpochs) epoch(s)") }
     return parts.joined(separator: ", ")
 }

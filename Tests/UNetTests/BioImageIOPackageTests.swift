@@ -182,6 +182,7 @@ final class BioImageIOPackageTests: XCTestCase {
         let model = makeModel(c, seed: 4)
         var training = TrainingConfiguration()
         training.learningRate = 0.002
+        training.flips = false; training.plainEpochs = 1
         let history = [EpochRecord(epoch: 1, trainCost: 0.5, validationCost: 0.4, validationAccuracy: 0.8, validationJaccard: [0.6, 0.7],
                                    seconds: 1, learningRate: 0.002)]
         let encoder = JSONEncoder()
@@ -218,6 +219,8 @@ final class BioImageIOPackageTests: XCTestCase {
         XCTAssertTrue(readme.contains("the folder `data`"), readme)
         XCTAssertTrue(readme.contains("| 1 | 0.5000 | 0.4000 | 0.8000 | 0.6000 | 0.7000 | 0.6500 |"), readme)
         XCTAssertTrue(readme.contains("best mean validation Jaccard 0.6500 at epoch 1"), readme)
+        XCTAssertTrue(readme.contains("augmentation no flips, rotation 25.0 deg, shear 0.41 rad, elastic sigma 10.0 px, none in the last 1 epoch(s), seed 0"),
+                      "the model card states the augmentation the checkpoint records: \(readme)")
         XCTAssertFalse(readme.contains(folder.path), "no local paths in the package")
         XCTAssertFalse(rdf.contains(folder.path), "no local paths in the package")
 

@@ -279,6 +279,16 @@ final class TrainingRecipeTests: XCTestCase {
 
     // MARK: plain epochs
 
+    func testAugmentationSummaryNamesWhatIsOn() {
+        var c = configuration(epochs: 5)
+        XCTAssertEqual(c.augmentationSummary, "flips, rotation 25.0 deg, shear 0.41 rad, elastic sigma 10.0 px")
+        c.flips = false; c.elasticSigma = 5; c.brightness = 0.1; c.contrast = 0.2; c.plainEpochs = 2
+        XCTAssertEqual(c.augmentationSummary,
+                       "no flips, rotation 25.0 deg, shear 0.41 rad, elastic sigma 5.0 px, brightness 0.1, contrast 0.2, none in the last 2 epoch(s)")
+        c.augment = false
+        XCTAssertEqual(c.augmentationSummary, "off")
+    }
+
     func testPlainEpochsAreTheLastOnes() {
         var c = configuration(epochs: 5)
         XCTAssertEqual((1...5).filter(c.isPlainEpoch), [])

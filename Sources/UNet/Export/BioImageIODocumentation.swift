@@ -54,7 +54,7 @@ enum BioImageIODocumentation {
             md += ".\n"
             if let t = checkpoint.training {
                 md += "- Settings: \(t.optimizer.rawValue), learning rate \(number(t.learningRate)), batch \(t.batchSize) x \(t.tileSize)^2 crops, "
-                    + "loss \(t.loss.rawValue), augmentation \(t.augment ? "on (flips, rotation, shear, elastic warp)" : "off"), seed \(t.seed).\n"
+                    + "loss \(t.loss.rawValue), augmentation \(t.augmentationSummary), seed \(t.seed).\n"
             }
         } else {
             md += "Not recorded: the package was made from a model without its checkpoint.\n"

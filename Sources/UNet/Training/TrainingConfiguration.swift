@@ -143,6 +143,18 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         return a
     }
 
+    /// The augmentation in words, as the training log and model cards show it: "off", or whether
+    /// it flips, its magnitudes, the intensity jitter and the plain final epochs.
+    public var augmentationSummary: String {
+        guard augment else { return "off" }
+        var parts = [flips ? "flips" : "no flips", "rotation \(maxRotationDegrees) deg", "shear \(maxShearRadians) rad",
+                     "elastic sigma \(elasticSigma) px"]
+        if brightness > 0 { parts.append("brightness \(brightness)") }
+        if contrast > 0 { parts.append("contrast \(contrast)") }
+        if plainEpochs > 0 { parts.append("none in the last \(plainEpochs) epoch(s)") }
+        return parts.joined(separator: ", ")
+    }
+
     /// Throws a `TrainingConfigurationError` naming the first invalid value.
     public func validate() throws {
         func fail(_ field: String, _ value: Any, _ expected: String) -> TrainingConfigurationError {
