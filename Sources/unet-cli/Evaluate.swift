@@ -16,6 +16,8 @@ struct Evaluate: ParsableCommand {
             v_rand, v_info, v_rand_threshold, cost.
             --store-threshold writes the threshold where V_rand is highest on the scored slices into the \
             checkpoint (atomically); `unet predict --instances` then uses it.
+            Several --model flags score an ensemble: the mean of the models' probabilities, as `unet predict` \
+            with the same flags computes it.
             --summary FILE... reads evaluations saved with --json (one per fold of a cross-validation) and \
             prints the mean and sample standard deviation of every score (with --json, one object).
 
@@ -23,12 +25,13 @@ struct Evaluate: ParsableCommand {
               unet evaluate --model runs/x/best.safetensors --data data/isbi2012 --val-slices 25-29 --json
               unet evaluate --model runs/cv/fold2/best.safetensors --data data/isbi2012 --folds 5 --fold 2 --store-threshold
               unet evaluate --summary runs/cv/fold*/evaluation.json
+              unet evaluate --model runs/s0/best.safetensors --model runs/s1/best.safetensors --data data/isbi2012
 
             \(ExitStatus.helpTable)
             """)
 
-    @Option(help: ArgumentHelp("A checkpoint written by `unet train`.", valueName: "ckpt"))
-    var model: String?
+    @Option(help: ArgumentHelp("A checkpoint written by `unet train`. Repeat it to score the ensemble that averages the models' probabilities.", valueName: "ckpt"))
+    var model: [String] = []
 
     @Option(help: ArgumentHelp("Dataset folder in the ISBI layout (train-volume.tif, train-labels.tif).", valueName: "dir"))
     var data: String?
@@ -64,28 +67,30 @@ struct Evaluate: ParsableCommand {
 
     func validate() throws {
         if !summary.isEmpty {
-            let others: [(String, Bool)] = [("--model", model != nil), ("--data", data != nil), ("--val-slices", valSlices != nil),
+            let others: [(String, Bool)] = [("--model", !model.isEmpty), ("--data", data != nil), ("--val-slices", valSlices != nil),
                                             ("--folds", folds != nil), ("--fold", fold != nil), ("--all", all), ("--tta", tta),
                                             ("--store-threshold", storeThreshold)]
             if let flag = others.first(where: { $0.1 })?.0 { throw CLIError.usage("--summary reads saved evaluations: it takes no \(flag)") }
             if summary.count < 2 { throw CLIError.usage("--summary \(summary.joined(separator: " ")): expected at least 2 evaluation files (a mean and standard deviation need two)") }
             return
         }
-        guard model != nil else { throw CLIError.usage("missing --model CKPT (or --summary FILE... to summarize saved evaluations)") }
+        guard !model.isEmpty else { throw CLIError.usage("missing --model CKPT (or --summary FILE... to summarize saved evaluations)") }
         guard data != nil else { throw CLIError.usage("missing --data DIR, the ISBI-layout folder of the slices to score") }
         if tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
         if all && valSlices != nil { throw CLIError.usage("--all and --val-slices exclude each other") }
+        if storeThreshold && model.count > 1 {
+            throw CLIError.usage("--store-threshold writes into one checkpoint: give one --model (an ensemble's V_rand threshold is printed, and `unet predict --threshold` takes it)")
+        }
         try checkFoldFlags(folds: folds, fold: fold, conflicting: valSlices != nil ? "--val-slices" : all ? "--all" : nil)
     }
 
     func run() throws {
         if !summary.isEmpty { return try summarize() }
-        guard let model, let data else { return }
+        guard !model.isEmpty, let data else { return }
         threadOptions.apply()
         let collective = try jobCollective()
-        let checkpoint = try loadCheckpoint(model, flag: "--model")
-        let alignsTTA = tta && trainedWithoutFlips(checkpoint)
-        if alignsTTA, collective.isLeader { printError(alignedTestTimeAugmentationNote(path: model)) }
+        let models = try ModelFlags(paths: model)
+        let alignsTTA = models.alignsTestTimeAugmentation(tta, printNote: collective.isLeader)
         var split = valSlices?.range
         if let folds, let fold {
             let volume = fileURL(data).appendingPathComponent(ISBIDataset.volumeFileName).path
@@ -97,10 +102,10 @@ struct Evaluate: ParsableCommand {
             }
         }
         let dataset = try loadDataset(folder: fileURL(data), flag: "--data", validationSlices: split,
-                                      contextSlices: checkpoint.model.contextSlices)
-        let network = try checkpoint.makeModel()
+                                      contextSlices: models.first.model.contextSlices)
+        let networks = try models.makeModels()
         let slices = all ? dataset.slices : dataset.validation
-        let segmenter = Segmenter(model: network, tileSize: tile, testTimeAugmentation: tta, alignsTestTimeAugmentation: alignsTTA)
+        let segmenter = Segmenter(models: networks, tileSize: tile, testTimeAugmentation: tta, alignsTestTimeAugmentation: alignsTTA)
         let start = Date()
         let result = segmenter.evaluate(slices, isbiScores: true, collective: collective)
         let indices = slices.map(\.index)
@@ -109,15 +114,15 @@ struct Evaluate: ParsableCommand {
             guard let threshold = result.vRandThreshold, threshold.isFinite else {
                 throw CLIError(.dataError, "--store-threshold: no V_rand threshold could be chosen on slices \(describeSlices(indices))")
             }
-            try CheckpointSummary.storeThreshold(threshold, source: "V_rand on slices \(describeSlices(indices)) of \(fileURL(data).path)", in: model)
-            stored = "Stored threshold \(threshold) (V_rand \(String(format: "%.6f", result.vRand ?? .nan)) on slices \(describeSlices(indices))) in \(model)"
+            try CheckpointSummary.storeThreshold(threshold, source: "V_rand on slices \(describeSlices(indices)) of \(fileURL(data).path)", in: model[0])
+            stored = "Stored threshold \(threshold) (V_rand \(String(format: "%.6f", result.vRand ?? .nan)) on slices \(describeSlices(indices))) in \(model[0])"
         }
         if json {
             print(jsonString(result))
             if let stored { printError(stored) }
             return
         }
-        print("Model: \(model) (\(checkpoint.model.summary))")
+        print("Model: \(model.joined(separator: ", ")) (\(models.summary))")
         print("Slices: \(describeSlices(indices)) of \(data) (\(dataset.width)x\(dataset.height))")
         func row(_ name: String, _ value: Double?) {
             print(name.padding(toLength: 28, withPad: " ", startingAt: 0) + (value.map { String(format: "%.6f", $0) } ?? "-"))

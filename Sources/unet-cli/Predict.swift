@@ -16,18 +16,24 @@ struct Predict: ParsableCommand {
             of the cell probability that the V_rand score uses, at --threshold or at the threshold `unet \
             evaluate --store-threshold` stored in the checkpoint. Ids are unique over the whole stack.
 
+            Several --model flags predict with an ensemble: the mean of the models' probabilities (for \
+            example the K models of a cross-validation). The models must take the same input (the same \
+            --context-slices); --instances then needs --threshold.
+
             Examples:
               unet predict --model runs/x/best.safetensors --input data/isbi2012/test-volume.tif \\
                            --output test-probabilities.tif --preview previews/
               unet predict --model runs/x/best.safetensors --input data/isbi2012/test-volume.tif \\
                            --output test-probabilities.tif --instances test-instances.tif \\
                            --instances-preview test-instances.png
+              unet predict --model runs/cv-f0/best.safetensors --model runs/cv-f1/best.safetensors \\
+                           --input data/isbi2012/test-volume.tif --output ensemble-probabilities.tif
 
             \(ExitStatus.helpTable)
             """)
 
-    @Option(help: ArgumentHelp("A checkpoint written by `unet train` (best.safetensors or last.safetensors).", valueName: "ckpt"))
-    var model: String
+    @Option(help: ArgumentHelp("A checkpoint written by `unet train` (best.safetensors or last.safetensors). Repeat it for an ensemble that averages the models' probabilities.", valueName: "ckpt"))
+    var model: [String] = []
 
     @Option(help: ArgumentHelp("Multi-page grayscale TIFF to segment (8/16-bit or float).", valueName: "stack.tif"))
     var input: String
@@ -56,6 +62,7 @@ struct Predict: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
+        if model.isEmpty { throw CLIError.usage("missing --model CKPT, a checkpoint written by `\(programName) train`") }
         if let tile, tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
         if let threshold, !(threshold >= 0 && threshold <= 1) {
             throw CLIError.usage("--threshold \(threshold): expected a cell probability in [0, 1]")
@@ -67,16 +74,18 @@ struct Predict: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let collective = try jobCollective()
-        let checkpoint = try loadCheckpoint(model, flag: "--model")
-        let alignsTTA = tta && trainedWithoutFlips(checkpoint)
-        if alignsTTA, collective.isLeader { printError(alignedTestTimeAugmentationNote(path: model)) }
+        let models = try ModelFlags(paths: model)
+        let alignsTTA = models.alignsTestTimeAugmentation(tta, printNote: collective.isLeader)
         try requireFile(input, flag: "--input")
         let outputURL = fileURL(output)
         let previewFolder = preview.map(fileURL)
         var instanceThreshold: Float? = nil
         if instances != nil {
-            guard let chosen = threshold ?? checkpoint.storedThreshold else {
-                throw CLIError.usage("--instances needs a threshold: \(model) has none stored; pass --threshold T (0...1), or store the one that maximizes V_rand on validation slices with `\(programName) evaluate --model \(model) --data DIR --store-threshold`")
+            if models.isEnsemble && threshold == nil {
+                throw CLIError.usage("--instances with \(model.count) --model flags needs --threshold T (0...1): the thresholds stored in the checkpoints were chosen for each model alone; `\(programName) evaluate` with the same --model flags prints the ensemble's V_rand threshold")
+            }
+            guard let chosen = threshold ?? models.first.storedThreshold else {
+                throw CLIError.usage("--instances needs a threshold: \(model[0]) has none stored; pass --threshold T (0...1), or store the one that maximizes V_rand on validation slices with `\(programName) evaluate --model \(model[0]) --data DIR --store-threshold`")
             }
             instanceThreshold = chosen
         }
@@ -89,14 +98,15 @@ struct Predict: ParsableCommand {
         }
         collective.barrier()
 
-        let network = try checkpoint.makeModel()
+        let networks = try models.makeModels()
         let reader = try TIFFPageReader(path: fileURL(input).path)
-        let tileSize = tile ?? Segmenter.automaticTileSize(width: reader.width, height: reader.height,
-                                                           configuration: checkpoint.model)
+        let tileSize = tile ?? models.checkpoints.map {
+            Segmenter.automaticTileSize(width: reader.width, height: reader.height, configuration: $0.model)
+        }.min()!
         let processes = collective.size > 1 ? ", \(collective.size) processes" : ""
-        print("Predicting \(reader.pages) page(s) of \(reader.width)x\(reader.height) from \(input) with \(checkpoint.model.summary), tile \(tileSize)\(tta ? ", test-time augmentation" : "")\(processes)")
+        print("Predicting \(reader.pages) page(s) of \(reader.width)x\(reader.height) from \(input) with \(models.summary), tile \(tileSize)\(tta ? ", test-time augmentation" : "")\(processes)")
         let start = Date()
-        let segmenter = Segmenter(model: network, tileSize: tileSize, testTimeAugmentation: tta, alignsTestTimeAugmentation: alignsTTA)
+        let segmenter = Segmenter(models: networks, tileSize: tileSize, testTimeAugmentation: tta, alignsTestTimeAugmentation: alignsTTA)
         let interactive = stdoutIsTerminal
         // Rank 0 labels the instances of every page as it writes its probabilities.
         var instanceWriter: InstanceStackWriter? = nil

@@ -101,3 +101,56 @@ final class InstancesCLITests: XCTestCase {
                                status: 64, mentioning: "at most 6")
     }
 }
+
+/// `unet evaluate` and `unet predict` with several --model flags: an ensemble.
+final class EnsembleCLITests: XCTestCase {
+    func testEnsemblePredictsTheMeanOfItsModels() throws {
+        let f = try Fixture.shared()
+        let volume = f.data.appendingPathComponent("test-volume.tif").path
+        let out = f.root.appendingPathComponent("ensemble")
+        var pages: [[TinyTIFF.Page]] = []
+        for models in [[f.best], [f.last], [f.best, f.last]] {
+            let output = out.appendingPathComponent("p\(pages.count).tif")
+            let r = try unet(["predict", "--input", volume, "--output", output.path] + models.flatMap { ["--model", $0] })
+            XCTAssertEqual(r.status, 0, r.stderr)
+            if models.count == 2 { XCTAssertTrue(r.stdout.contains("an ensemble of 2 models"), r.stdout) }
+            pages.append(try TinyTIFF.read(output))
+        }
+        for page in 0..<2 {
+            let mean = zip(pages[0][page].values, pages[1][page].values).map { ($0 + $1) / 2 }
+            let ensemble = pages[2][page].values
+            XCTAssertEqual(ensemble.count, 64 * 64)
+            XCTAssertLessThan(zip(mean, ensemble).map { abs($0 - $1) }.max()!, 1e-6)
+        }
+
+        let scored = try unet(["evaluate", "--model", f.best, "--model", f.last, "--data", f.data.path, "--json"])
+        XCTAssertEqual(scored.status, 0, scored.stderr)
+        XCTAssertTrue(scored.stdout.contains("\"mean_jaccard\""), scored.stdout)
+    }
+
+    func testEnsembleFlagErrors() throws {
+        let f = try Fixture.shared()
+        let volume = f.data.appendingPathComponent("test-volume.tif").path
+        let out = f.root.appendingPathComponent("ensemble-errors")
+        try expectOneLineError(try unet(["evaluate", "--model", f.best, "--model", f.last, "--data", f.data.path, "--store-threshold"]),
+                               status: 64, mentioning: "--store-threshold writes into one checkpoint")
+        let instances = try unet(["predict", "--model", f.best, "--model", f.last, "--input", volume,
+                                  "--output", out.appendingPathComponent("p.tif").path, "--instances", out.appendingPathComponent("i.tif").path])
+        try expectOneLineError(instances, status: 64, mentioning: "needs --threshold")
+        try expectOneLineError(try unet(["predict", "--input", volume, "--output", "p.tif"]), status: 64, mentioning: "missing --model")
+        let absent = out.appendingPathComponent("absent.safetensors").path
+        try expectOneLineError(try unet(["evaluate", "--model", f.best, "--model", absent, "--data", f.data.path]),
+                               status: 66, mentioning: absent)
+
+        // A model with 2.5D context sees other input than the fixture's.
+        let context = out.appendingPathComponent("context")
+        let train = try unet(["train", "--data", f.data.path, "--out", context.path, "--epochs", "1", "--tile", "32",
+                              "--base-filters", "2", "--depth", "1", "--batch-size", "2", "--context-slices", "1", "--preview-every", "0"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let contextModel = context.appendingPathComponent("best.safetensors").path
+        let mismatch = try unet(["predict", "--model", f.best, "--model", contextModel, "--input", volume,
+                                 "--output", out.appendingPathComponent("p.tif").path])
+        try expectOneLineError(mismatch, status: 65, mentioning: "--model \(contextModel) takes 3 input channel(s)")
+        XCTAssertTrue(mismatch.stderr.contains(f.best), mismatch.stderr)
+    }
+}

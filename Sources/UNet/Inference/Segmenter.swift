@@ -2,9 +2,17 @@ import Foundation
 import Tensor
 
 /// A trained U-Net ready to predict: eval mode, overlap-tile inference, optional test-time augmentation.
+///
+/// An ensemble of several networks that take the same input (the same `inputChannels`, so the same
+/// 2.5D context) and give the same classes predicts the mean of their class probabilities, as
+/// nnU-Net averages its cross-validation models: each network predicts every tile (with test-time
+/// augmentation if set), and the maps are averaged in the order of `models`.
 public struct Segmenter {
-    /// The network (switched to eval mode by `init`).
-    public let model: UNetModel
+    /// The networks whose probabilities are averaged, in eval mode (switched by `init`): one, or an
+    /// ensemble.
+    public let models: [UNetModel]
+    /// The network, or the first of an ensemble.
+    public var model: UNetModel { models[0] }
     /// Requested input tile side.
     public var tileSize: Int
     /// Average over the 8 flips/rotations.
@@ -17,14 +25,42 @@ public struct Segmenter {
     /// Wraps `model` for inference; tiles default to 512 pixels of input.
     public init(model: UNetModel, tileSize: Int = 512, testTimeAugmentation: Bool = false,
                 alignsTestTimeAugmentation: Bool = false) {
-        model.eval()
-        self.model = model
+        self.init(models: [model], tileSize: tileSize, testTimeAugmentation: testTimeAugmentation,
+                  alignsTestTimeAugmentation: alignsTestTimeAugmentation)
+    }
+
+    /// Wraps an ensemble for inference: its probabilities are the mean of the `models`'.
+    /// `models` must not be empty, and its networks must agree on `inputChannels` and `classes`
+    /// (check user-chosen models with `Segmenter.ensembleMismatch` first).
+    public init(models: [UNetModel], tileSize: Int = 512, testTimeAugmentation: Bool = false,
+                alignsTestTimeAugmentation: Bool = false) {
+        precondition(!models.isEmpty, "Segmenter: no model")
+        for other in models.dropFirst() {
+            if let mismatch = Self.ensembleMismatch(other.configuration, joining: models[0].configuration) {
+                preconditionFailure("Segmenter: a model \(mismatch) the first")
+            }
+        }
+        for model in models { model.eval() }
+        self.models = models
         self.tileSize = tileSize
         self.testTimeAugmentation = testTimeAugmentation
         self.alignsTestTimeAugmentation = alignsTestTimeAugmentation
     }
 
-    var predictor: TiledPredictor {
+    /// Why a network of `configuration` cannot join an ensemble whose first network has `first`,
+    /// or nil when it can. The message continues "the model ...": "takes 3 input channel(s)
+    /// (context slices 1) against 1 (context slices 0) for".
+    public static func ensembleMismatch(_ configuration: UNetConfiguration, joining first: UNetConfiguration) -> String? {
+        if configuration.inputChannels != first.inputChannels {
+            return "takes \(configuration.inputChannels) input channel(s) (context slices \(configuration.contextSlices)) against \(first.inputChannels) (context slices \(first.contextSlices)) for"
+        }
+        if configuration.classes != first.classes {
+            return "gives \(configuration.classes) classes against \(first.classes) for"
+        }
+        return nil
+    }
+
+    func predictor(_ model: UNetModel) -> TiledPredictor {
         TiledPredictor(geometry: model.configuration.tileGeometry, tileSize: tileSize) { [model] in model($0) }
     }
 
@@ -40,9 +76,15 @@ public struct Segmenter {
     public func probabilities(planes: [[Float]], width: Int, height: Int) -> Tensor {
         precondition(planes.count == model.configuration.inputChannels,
                      "Segmenter: \(planes.count) input plane(s), the model takes \(model.configuration.inputChannels)")
-        return predictor.probabilities(pixels: SliceContext.stacked(planes), channels: planes.count, height: height,
-                                       width: width, testTimeAugmentation: testTimeAugmentation,
-                                       aligned: alignsTestTimeAugmentation)
+        let pixels = SliceContext.stacked(planes)
+        var sum: Tensor? = nil
+        for model in models {
+            let p = predictor(model).probabilities(pixels: pixels, channels: planes.count, height: height, width: width,
+                                                   testTimeAugmentation: testTimeAugmentation,
+                                                   aligned: alignsTestTimeAugmentation)
+            sum = sum.map { $0 + p } ?? p
+        }
+        return models.count == 1 ? sum! : sum! / Float(models.count)
     }
 
     /// Class probabilities `[classes, H, W]` of one slice (its `inputPlanes`).
