@@ -29,7 +29,7 @@ struct ModelFlags {
     /// The networks with their weights.
     func makeModels() throws -> [UNetModel] { try checkpoints.map { try $0.makeModel() } }
 
-    /// The architecture, or "an ensemble of K models: ..." with each one's.
+    /// The architecture, or "an ensemble of K models, each ..." (or every model's, when they differ).
     var summary: String {
         guard isEnsemble else { return first.model.summary }
         let distinct = Set(checkpoints.map(\.model.summary))
@@ -38,7 +38,8 @@ struct ModelFlags {
     }
 
     /// Whether `--tta` aligns the transformed predictions: when any model was trained without
-    /// flips (for the others the alignment finds shifts of about zero). Prints the note on the leader.
+    /// flips. The alignment then applies to every model; one trained with flips has no offset to
+    /// undo, so its shifts should come out near zero. Prints the note on the leader.
     func alignsTestTimeAugmentation(_ tta: Bool, printNote: Bool) -> Bool {
         guard tta else { return false }
         let unflipped = zip(paths, checkpoints).filter { trainedWithoutFlips($0.1) }.map(\.0)
