@@ -48,8 +48,8 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Score every labelled slice instead of the validation slices.")
     var all = false
 
-    @Option(help: ArgumentHelp("Input tile side of the overlap-tile inference (default: 512).", valueName: "px"))
-    var tile: Int = 512
+    @Option(help: ArgumentHelp("Input tile side of the overlap-tile inference (default: as `unet predict`, the whole slice plus the network's context margin when that fits 3 GiB of activations).", valueName: "px"))
+    var tile: Int?
 
     @Flag(help: "Test-time augmentation: average over the 8 flips and rotations; for a model trained with --no-flips, each transformed prediction is first shifted onto the plain one.")
     var tta = false
@@ -76,7 +76,7 @@ struct Evaluate: ParsableCommand {
         }
         guard !model.isEmpty else { throw CLIError.usage("missing --model CKPT (or --summary FILE... to summarize saved evaluations)") }
         guard data != nil else { throw CLIError.usage("missing --data DIR, the ISBI-layout folder of the slices to score") }
-        if tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
+        if let tile, tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
         if all && valSlices != nil { throw CLIError.usage("--all and --val-slices exclude each other") }
         if storeThreshold && model.count > 1 {
             throw CLIError.usage("--store-threshold writes into one checkpoint: give one --model (an ensemble's V_rand threshold is printed, and `unet predict --threshold` takes it)")
@@ -105,7 +105,11 @@ struct Evaluate: ParsableCommand {
                                       contextSlices: models.first.model.contextSlices)
         let networks = try models.makeModels()
         let slices = all ? dataset.slices : dataset.validation
-        let segmenter = Segmenter(models: networks, tileSize: tile, testTimeAugmentation: tta, alignsTestTimeAugmentation: alignsTTA)
+        let width = slices.map(\.width).max() ?? 0, height = slices.map(\.height).max() ?? 0
+        let tileSize = tile ?? models.checkpoints.map {
+            Segmenter.automaticTileSize(width: width, height: height, configuration: $0.model)
+        }.min()!
+        let segmenter = Segmenter(models: networks, tileSize: tileSize, testTimeAugmentation: tta, alignsTestTimeAugmentation: alignsTTA)
         let start = Date()
         let result = segmenter.evaluate(slices, isbiScores: true, collective: collective)
         let indices = slices.map(\.index)

@@ -41,7 +41,7 @@ struct Predict: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the probabilities (32-bit float TIFF, one page per input page).", valueName: "probs.tif"))
     var output: String
 
-    @Option(help: ArgumentHelp("Input tile side of the overlap-tile inference (default: the whole page plus its context margin when the network's activations for it fit in 3 GiB, else 512). Every tile size gives the same probabilities; larger is faster but needs more memory.", valueName: "px"))
+    @Option(help: ArgumentHelp("Input tile side of the overlap-tile inference (default: the whole page plus its context margin when the network's activations for it fit in 3 GiB, else 512, or for depth 5 and deeper the smallest tile keeping a core as wide as the margin). Every tile size gives the same probabilities; larger is faster but needs more memory.", valueName: "px"))
     var tile: Int?
 
     @Flag(help: "Test-time augmentation: average over the 8 flips and rotations (8x slower); for a model trained with --no-flips, each transformed prediction is first shifted onto the plain one.")

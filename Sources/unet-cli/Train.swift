@@ -190,7 +190,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("preview-every"), help: ArgumentHelp("Write PNG previews of a validation slice after epoch 1 and every n epochs (default: 5; 0 = never).", valueName: "n"))
     var previewEvery: Int?
 
-    @Option(name: .customLong("val-tile"), help: ArgumentHelp("Tile side of the overlap-tile inference used for validation (default: 512).", valueName: "px"))
+    @Option(name: .customLong("val-tile"), help: ArgumentHelp("Tile side of the overlap-tile inference used for validation (default: the whole slice plus the network's context margin when its activations fit 1 GiB, as at base 16; otherwise 512, or for depth 5 and deeper the smallest tile keeping a core as wide as the margin).", valueName: "px"))
     var valTile: Int?
 
     @OptionGroup var threadOptions: ThreadOptions
@@ -438,7 +438,7 @@ struct Train: ParsableCommand {
         let unet = trainer.model.configuration
         let inputTile = unet.validInputSize(atLeast: c.tileSize)
         print("Model: \(unet.summary); \(trainer.model.parameterCount) parameters")
-        print("Data: \(trainer.dataDescription): training slices \(describeSlices(trainer.trainSlices.map(\.index))), validation slices \(describeSlices(trainer.validationSlices.map(\.index)))")
+        print("Data: \(trainer.dataDescription): training slices \(describeSlices(trainer.trainSlices.map(\.index))), validation slices \(describeSlices(trainer.validationSlices.map(\.index))) (validation tile \(trainer.validationTileSize))")
         let processes = trainer.collective.size > 1 ? "\(trainer.collective.size) processes x " : ""
         print("Training: \(c.epochs) epochs, batch \(c.batchSize) x \(inputTile)^2 crops, \(c.optimizer.rawValue) lr \(c.learningRate), loss \(c.loss.rawValue), augmentation \(c.augmentationSummary), \(processes)\(Threads.count) thread(s)")
         print("Recipe: \(recipeDescription(c))")

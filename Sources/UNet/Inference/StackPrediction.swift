@@ -4,12 +4,23 @@ import Tensor
 extension Segmenter {
     /// The input tile side that predicts a `width` x `height` page in one tile (the page plus its
     /// context margin on every side), when the network's activations for it fit in
-    /// `memoryBudgetBytes`; otherwise 512, which cuts the page into overlapping tiles. Both give the
-    /// same probabilities; one tile does no work twice.
+    /// `memoryBudgetBytes`; otherwise `partialTileSize(configuration:)`, which cuts the page into
+    /// overlapping tiles. Both give the same probabilities; one tile does no work twice.
     public static func automaticTileSize(width: Int, height: Int, configuration: UNetConfiguration,
                                          memoryBudgetBytes: Int = 3 << 30) -> Int {
         let whole = max(width, height) + 2 * configuration.tileGeometry.contextMargin
-        return inferenceBytes(tileSize: whole, configuration: configuration) <= memoryBudgetBytes ? whole : 512
+        return inferenceBytes(tileSize: whole, configuration: configuration) <= memoryBudgetBytes
+            ? whole : partialTileSize(configuration: configuration)
+    }
+
+    /// The tile side for pages cut into tiles: 512, or the smallest tile whose kept core is at
+    /// least as wide as the context margin when 512 keeps less (depth 5 and deeper). A 512 tile at
+    /// depth 5 keeps a 64-pixel core of its 512 (the margin is 224), so a 512^2 page would take
+    /// 64 tiles; 704 keeps 256 and takes 4.
+    public static func partialTileSize(configuration: UNetConfiguration) -> Int {
+        let geometry = configuration.tileGeometry
+        let wanted = 3 * geometry.contextMargin + geometry.alignment
+        return max(512, geometry.inputSize(atLeast: wanted)?.input ?? 512)
     }
 
     /// An estimate of the memory an inference forward pass of one `tileSize`^2 tile holds at its peak:

@@ -321,8 +321,21 @@ public final class Trainer {
         }
     }
 
+    /// The memory the default validation tile may take (`TrainingConfiguration.validationTileSize`
+    /// nil): 1 GiB, which validates a 512^2 slice whole up to base 16 at depth 5, and stays a
+    /// fraction of what training itself holds at larger bases.
+    public static let validationTileBudgetBytes = 1 << 30
+
+    /// The validation tile side: the configured one, or one chosen for the largest validation slice.
+    public var validationTileSize: Int {
+        if let size = configuration.validationTileSize { return size }
+        let width = validationSlices.map(\.width).max() ?? 0, height = validationSlices.map(\.height).max() ?? 0
+        return Segmenter.automaticTileSize(width: width, height: height, configuration: model.configuration,
+                                           memoryBudgetBytes: Self.validationTileBudgetBytes)
+    }
+
     func validate(epoch: Int) -> EvaluationResult {
-        let segmenter = Segmenter(model: model, tileSize: configuration.validationTileSize)
+        let segmenter = Segmenter(model: model, tileSize: validationTileSize)
         let wantsPreview = configuration.previewEvery > 0 && (epoch % configuration.previewEvery == 0 || epoch == 1)
         return segmenter.evaluate(validationSlices, isbiScores: false, collective: collective) { slice, probabilities in
             guard wantsPreview, slice.index == self.validationSlices.first?.index else { return }

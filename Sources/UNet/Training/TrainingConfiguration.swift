@@ -55,8 +55,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Write PNG previews of validation predictions every this many epochs (0 = never).
     public var previewEvery: Int = 5
-    /// Validation tile side for overlap-tile inference.
-    public var validationTileSize: Int = 512
+    /// Validation tile side for overlap-tile inference; nil chooses it from the validation slices'
+    /// size (`Segmenter.automaticTileSize` with a 1 GiB budget, `Trainer.validationTileBudgetBytes`).
+    public var validationTileSize: Int? = nil
     /// Stop after this many seconds of training (0 = no limit); the epoch in progress finishes.
     public var timeBudgetSeconds: Double = 0
     /// How the learning rate changes from epoch to epoch after the warmup.
@@ -101,7 +102,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         patience = try c.decode(Int.self, forKey: .patience)
         seed = try c.decode(UInt64.self, forKey: .seed)
         previewEvery = try c.decode(Int.self, forKey: .previewEvery)
-        validationTileSize = try c.decode(Int.self, forKey: .validationTileSize)
+        validationTileSize = try c.decodeIfPresent(Int.self, forKey: .validationTileSize)
         timeBudgetSeconds = try c.decode(Double.self, forKey: .timeBudgetSeconds)
         let defaults = TrainingConfiguration()
         schedule = try c.decodeIfPresent(ScheduleKind.self, forKey: .schedule) ?? defaults.schedule
@@ -167,7 +168,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         guard weightDecay >= 0 && weightDecay.isFinite else { throw fail("weightDecay", weightDecay, ">= 0") }
         guard patience >= 0 else { throw fail("patience", patience, ">= 0") }
         guard previewEvery >= 0 else { throw fail("previewEvery", previewEvery, ">= 0") }
-        guard validationTileSize >= 16 else { throw fail("validationTileSize", validationTileSize, ">= 16") }
+        if let validationTileSize, validationTileSize < 16 { throw fail("validationTileSize", validationTileSize, ">= 16") }
         guard timeBudgetSeconds >= 0 else { throw fail("timeBudgetSeconds", timeBudgetSeconds, ">= 0") }
         guard warmupEpochs >= 0 && warmupEpochs < epochs else {
             throw fail("warmupEpochs", warmupEpochs, "0...\(epochs - 1) (fewer than the \(epochs) epochs)")
