@@ -20,8 +20,13 @@ struct Unet: ParsableCommand {
         subcommands: [Train.self, Predict.self, Evaluate.self, Export.self, Synth.self, Bench.self, Info.self, SystemInfo.self])
 }
 
+/// The arguments `runCLI` was given (without the program name), for commands that start copies of
+/// themselves (`unet train --members`).
+nonisolated(unsafe) var invocationArguments: [String] = []
+
 /// Parses, runs, and turns every failure into one line on stderr and a documented exit code.
 func runCLI(_ arguments: [String]) -> Int32 {
+    invocationArguments = arguments
     let subcommand = arguments.first.flatMap { name in
         Unet.configuration.subcommands.map { $0._commandName }.contains(name) ? name : nil
     }

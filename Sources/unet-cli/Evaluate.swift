@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarking
 import Foundation
+import NN
 import UNet
 
 struct Evaluate: ParsableCommand {
@@ -16,6 +17,7 @@ struct Evaluate: ParsableCommand {
             v_rand, v_info, v_rand_threshold, cost.
             --store-threshold writes the threshold where V_rand is highest on the scored slices into the \
             checkpoint (atomically); `unet predict --instances` then uses it.
+            --save-json FILE also writes that object to FILE.
             Several --model flags score an ensemble: the mean of the models' probabilities, as `unet predict` \
             with the same flags computes it.
             --summary FILE... reads evaluations saved with --json (one per fold of a cross-validation) and \
@@ -30,7 +32,7 @@ struct Evaluate: ParsableCommand {
             \(ExitStatus.helpTable)
             """)
 
-    @Option(help: ArgumentHelp("A checkpoint written by `unet train`. Repeat it to score the ensemble that averages the models' probabilities.", valueName: "ckpt"))
+    @Option(help: ArgumentHelp("A checkpoint written by `unet train`, a run folder (its best.safetensors), or the folder of an ensemble (`unet train --members`: every member's best.safetensors). Repeat it to score the ensemble that averages the models' probabilities.", valueName: "ckpt"))
     var model: [String] = []
 
     @Option(help: ArgumentHelp("Dataset folder in the ISBI layout (train-volume.tif, train-labels.tif).", valueName: "dir"))
@@ -57,6 +59,9 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Option(name: .customLong("save-json"), help: ArgumentHelp("Also write the scores as the --json object to this file (atomically), e.g. for --summary.", valueName: "file"))
+    var saveJSON: String?
+
     @Flag(name: .customLong("store-threshold"), help: "Write the cell-probability threshold that maximizes V_rand on the scored slices into the checkpoint's metadata, for `unet predict --instances`.")
     var storeThreshold = false
 
@@ -78,9 +83,6 @@ struct Evaluate: ParsableCommand {
         guard data != nil else { throw CLIError.usage("missing --data DIR, the ISBI-layout folder of the slices to score") }
         if let tile, tile < 16 || tile > 8192 { throw CLIError.usage("--tile \(tile): expected 16...8192") }
         if all && valSlices != nil { throw CLIError.usage("--all and --val-slices exclude each other") }
-        if storeThreshold && model.count > 1 {
-            throw CLIError.usage("--store-threshold writes into one checkpoint: give one --model (an ensemble's V_rand threshold is printed, and `unet predict --threshold` takes it)")
-        }
         try checkFoldFlags(folds: folds, fold: fold, conflicting: valSlices != nil ? "--val-slices" : all ? "--all" : nil)
     }
 
@@ -90,6 +92,9 @@ struct Evaluate: ParsableCommand {
         threadOptions.apply()
         let collective = try jobCollective()
         let models = try ModelFlags(paths: model)
+        if storeThreshold && models.isEnsemble {
+            throw CLIError.usage("--store-threshold writes into one checkpoint: give one --model (an ensemble's V_rand threshold is printed, and `unet predict --threshold` takes it)")
+        }
         let alignsTTA = models.alignsTestTimeAugmentation(tta, printNote: collective.isLeader)
         var split = valSlices?.range
         if let folds, let fold {
@@ -118,15 +123,24 @@ struct Evaluate: ParsableCommand {
             guard let threshold = result.vRandThreshold, threshold.isFinite else {
                 throw CLIError(.dataError, "--store-threshold: no V_rand threshold could be chosen on slices \(describeSlices(indices))")
             }
-            try CheckpointSummary.storeThreshold(threshold, source: "V_rand on slices \(describeSlices(indices)) of \(fileURL(data).path)", in: model[0])
-            stored = "Stored threshold \(threshold) (V_rand \(String(format: "%.6f", result.vRand ?? .nan)) on slices \(describeSlices(indices))) in \(model[0])"
+            try CheckpointSummary.storeThreshold(threshold, source: "V_rand on slices \(describeSlices(indices)) of \(fileURL(data).path)", in: models.paths[0])
+            stored = "Stored threshold \(threshold) (V_rand \(String(format: "%.6f", result.vRand ?? .nan)) on slices \(describeSlices(indices))) in \(models.paths[0])"
+        }
+        if let saveJSON, collective.isLeader {
+            let url = fileURL(saveJSON)
+            try createFolder(url.deletingLastPathComponent(), flag: "--save-json")
+            do {
+                try AtomicFileWriter.write(Array((jsonString(result) + "\n").utf8), to: url.path)
+            } catch let error as FileWriteError {
+                throw CLIError(.cannotCreate, "--save-json \(error)")
+            }
         }
         if json {
             print(jsonString(result))
             if let stored { printError(stored) }
             return
         }
-        print("Model: \(model.joined(separator: ", ")) (\(models.summary))")
+        print("Model: \(models.paths.joined(separator: ", ")) (\(models.summary))")
         print("Slices: \(describeSlices(indices)) of \(data) (\(dataset.width)x\(dataset.height))")
         func row(_ name: String, _ value: Double?) {
             print(name.padding(toLength: 28, withPad: " ", startingAt: 0) + (value.map { String(format: "%.6f", $0) } ?? "-"))

@@ -21,8 +21,9 @@ final class InterruptFlag {
     /// True once SIGINT or SIGTERM arrived.
     var isRaised: Bool { signal != nil }
 
-    /// Starts catching SIGINT and SIGTERM; `onFirst` runs (on a private queue) when the first arrives.
-    func install(onFirst: @escaping (Int32) -> Void) {
+    /// Starts catching SIGINT and SIGTERM; `onFirst` runs (on a private queue) when the first arrives,
+    /// and `onAgain` when another does, just before the process exits.
+    func install(onFirst: @escaping (Int32) -> Void, onAgain: ((Int32) -> Void)? = nil) {
         for sig in [SIGINT, SIGTERM] {
             Foundation.signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
@@ -35,6 +36,7 @@ final class InterruptFlag {
                 if first {
                     onFirst(sig)
                 } else {
+                    onAgain?(sig)
                     FileHandle.standardError.write(Data("\nunet: interrupted again: exiting without waiting for the checkpoint\n".utf8))
                     exit(ExitStatus.interrupted.rawValue)
                 }

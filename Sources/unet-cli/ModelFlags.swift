@@ -1,3 +1,4 @@
+import Foundation
 import UNet
 
 /// The checkpoints named by one or more `--model` flags: one model, or an ensemble whose class
@@ -9,9 +10,11 @@ struct ModelFlags {
     let checkpoints: [CheckpointSummary]
 
     /// Reads every checkpoint's header and checks that the models can be averaged: the same input
-    /// (context slices) and classes as the first.
-    init(paths: [String]) throws {
-        precondition(!paths.isEmpty, "ModelFlags: no --model")
+    /// (context slices) and classes as the first. A folder stands for its checkpoints
+    /// (`checkpoints(named:)`).
+    init(paths given: [String]) throws {
+        precondition(!given.isEmpty, "ModelFlags: no --model")
+        let paths = try given.flatMap(Self.checkpoints(named:))
         self.paths = paths
         checkpoints = try paths.map { try loadCheckpoint($0, flag: "--model") }
         for (path, checkpoint) in zip(paths, checkpoints).dropFirst() {
@@ -19,6 +22,32 @@ struct ModelFlags {
                 throw CLIError(.dataError, "--model \(path) \(mismatch) \(paths[0]): the models of an ensemble must take the same input and give the same classes")
             }
         }
+    }
+
+    /// The checkpoints one `--model` names: a file itself; the folder of an ensemble
+    /// (`ensemble.json`), every member's best.safetensors; a run folder, its best.safetensors.
+    static func checkpoints(named path: String) throws -> [String] {
+        let url = fileURL(path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else { return [path] }
+        if EnsembleManifest.exists(in: url) {
+            let manifest: EnsembleManifest
+            do {
+                manifest = try EnsembleManifest.load(from: url)
+            } catch let error as EnsembleManifestError {
+                throw CLIError(.dataError, "--model \(error)")
+            }
+            let best = manifest.bestCheckpoints(in: url)
+            if let (name, missing) = zip(manifest.members, best).first(where: { !FileManager.default.fileExists(atPath: $0.1.path) }) {
+                throw CLIError(.noInput, "--model \(path): member \(name) has no \(missing.lastPathComponent) yet (no epoch of its training finished)")
+            }
+            return best.map(\.path)
+        }
+        let best = url.appendingPathComponent(Trainer.bestCheckpointFileName)
+        guard FileManager.default.fileExists(atPath: best.path) else {
+            throw CLIError(.noInput, "--model \(path): a folder without \(EnsembleManifest.fileName) or \(Trainer.bestCheckpointFileName); expected a checkpoint, a run folder or an ensemble's folder")
+        }
+        return [best.path]
     }
 
     /// The first model's checkpoint (the only one without an ensemble).

@@ -32,7 +32,7 @@ struct Predict: ParsableCommand {
             \(ExitStatus.helpTable)
             """)
 
-    @Option(help: ArgumentHelp("A checkpoint written by `unet train` (best.safetensors or last.safetensors). Repeat it for an ensemble that averages the models' probabilities.", valueName: "ckpt"))
+    @Option(help: ArgumentHelp("A checkpoint written by `unet train` (best.safetensors or last.safetensors), a run folder (its best.safetensors), or the folder of an ensemble (`unet train --members`: every member's best.safetensors). Repeat it for an ensemble that averages the models' probabilities.", valueName: "ckpt"))
     var model: [String] = []
 
     @Option(help: ArgumentHelp("Multi-page grayscale TIFF to segment (8/16-bit or float).", valueName: "stack.tif"))
@@ -82,10 +82,10 @@ struct Predict: ParsableCommand {
         var instanceThreshold: Float? = nil
         if instances != nil {
             if models.isEnsemble && threshold == nil {
-                throw CLIError.usage("--instances with \(model.count) --model flags needs --threshold T (0...1): the thresholds stored in the checkpoints were chosen for each model alone; `\(programName) evaluate` with the same --model flags prints the ensemble's V_rand threshold")
+                throw CLIError.usage("--instances with an ensemble of \(models.paths.count) models needs --threshold T (0...1): the thresholds stored in the checkpoints were chosen for each model alone; `\(programName) evaluate` with the same --model flags prints the ensemble's V_rand threshold")
             }
             guard let chosen = threshold ?? models.first.storedThreshold else {
-                throw CLIError.usage("--instances needs a threshold: \(model[0]) has none stored; pass --threshold T (0...1), or store the one that maximizes V_rand on validation slices with `\(programName) evaluate --model \(model[0]) --data DIR --store-threshold`")
+                throw CLIError.usage("--instances needs a threshold: \(models.paths[0]) has none stored; pass --threshold T (0...1), or store the one that maximizes V_rand on validation slices with `\(programName) evaluate --model \(models.paths[0]) --data DIR --store-threshold`")
             }
             instanceThreshold = chosen
         }

@@ -58,6 +58,7 @@ struct Train: ParsableCommand {
               unet train                                   # synthetic data, a few minutes on 2 cores
               unet train --data data/isbi2012 --val-slices 25-29 --epochs 50 --tile 256
               unet train --resume runs/20250101-120000/last.safetensors --epochs 20
+              unet train --data data/isbi2012 --recipe recommended --epochs 28 --members 2 --out runs/pair
 
             \(ExitStatus.helpTable)
             """)
@@ -198,7 +199,10 @@ struct Train: ParsableCommand {
     @Flag(name: .customLong("sync-batch-norm"), help: "Under mpirun: normalize batch norm with the statistics of the whole batch of every process (as one process would), not each process's share (default: per process, as PyTorch's DDP). May be given with --resume.")
     var syncBatchNorm = false
 
-    @Option(help: ArgumentHelp("Continue the run saved in this checkpoint (last.safetensors): weights, optimizer, epoch count and history. The architecture and training settings come from the checkpoint; --epochs, --data, --val-slices, --out, --threads and --sync-batch-norm may be given.", valueName: "ckpt"))
+    @Option(help: ArgumentHelp("Train an ensemble of n models with the seeds --seed, --seed + 1, ... side by side, as n processes sharing --threads, into <out>/seed-<s> (ordinary run folders), then score the mean of their probabilities on the validation slices (<out>/evaluation.json). `unet predict` and `unet evaluate` take <out> as one --model; `--resume <out>` continues every member (default: 1, one model).", valueName: "n"))
+    var members: Int?
+
+    @Option(help: ArgumentHelp("Continue the run saved in this checkpoint (last.safetensors): weights, optimizer, epoch count and history. The architecture and training settings come from the checkpoint; --epochs, --data, --val-slices, --out, --threads and --sync-batch-norm may be given. The folder of an ensemble (--members) continues all its members.", valueName: "ckpt"))
     var resume: String?
 
     func validate() throws {
@@ -221,6 +225,7 @@ struct Train: ParsableCommand {
         try atLeast(warmupEpochs, 0, "--warmup-epochs")
         try atLeast(stepEpochs, 1, "--step-epochs")
         try atLeast(plateauPatience, 0, "--plateau-patience")
+        if let members, members < 1 || members > 64 { throw CLIError.usage("--members \(members): expected 1...64 models") }
         let base = (recipe ?? .tutorial).configuration
         if let warmupEpochs, warmupEpochs >= (epochs ?? base.epochs), resume == nil {
             throw CLIError.usage("--warmup-epochs \(warmupEpochs): expected fewer than the \(epochs ?? base.epochs) epochs (--epochs)")
@@ -255,7 +260,7 @@ struct Train: ParsableCommand {
                 ("--schedule", schedule != nil), ("--warmup-epochs", warmupEpochs != nil), ("--min-lr", minLR != nil),
                 ("--step-epochs", stepEpochs != nil), ("--gamma", gamma != nil),
                 ("--plateau-patience", plateauPatience != nil), ("--ema", ema != nil),
-                ("--folds", folds != nil), ("--fold", fold != nil),
+                ("--folds", folds != nil), ("--fold", fold != nil), ("--members", members != nil),
             ]
             if let flag = fixed.first(where: { $0.1 })?.0 {
                 throw CLIError.usage("\(flag) cannot be combined with --resume: the checkpoint's settings are used (only --epochs, --data, --val-slices, --out, --threads, --sync-batch-norm may change)")
@@ -264,6 +269,8 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if let resume, EnsembleManifest.exists(in: fileURL(resume)) { return try resumeEnsemble(folder: fileURL(resume)) }
+        if let members, members > 1 { return try trainEnsemble(members: members) }
         threadOptions.apply()
         let collective = try jobCollective()
         let trainer: Trainer

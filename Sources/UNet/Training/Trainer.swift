@@ -86,11 +86,15 @@ public final class Trainer {
 
     /// The run's settings in the run folder (model, training, data, slices, thread count).
     static let runConfigurationFileName = "config.json"
+    /// The name of the checkpoint of the best epoch in a run folder.
+    public static let bestCheckpointFileName = "best.safetensors"
+    /// The name of the checkpoint of the last finished epoch in a run folder.
+    public static let lastCheckpointFileName = "last.safetensors"
 
     /// The checkpoint of the latest epoch (or of an interruption), in the run folder.
-    public var lastCheckpoint: URL { runFolder.appendingPathComponent("last.safetensors") }
+    public var lastCheckpoint: URL { runFolder.appendingPathComponent(Self.lastCheckpointFileName) }
     /// The checkpoint with the best mean validation Jaccard.
-    public var bestCheckpoint: URL { runFolder.appendingPathComponent("best.safetensors") }
+    public var bestCheckpoint: URL { runFolder.appendingPathComponent(Self.bestCheckpointFileName) }
 
     /// A trainer for `model`. Throws when the configuration is invalid or the data unusable.
     ///
