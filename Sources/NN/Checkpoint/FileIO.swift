@@ -128,13 +128,27 @@ package final class AtomicFileWriter {
             throw FileWriteError(path: path, reason: "rename: \(String(cString: strerror(errno)))")
         }
         committed = true
+        Self.syncFolder(of: path)
+    }
+
+    /// Flushes the folder holding `path` to disk, so a rename into it survives a crash. Best effort:
+    /// some file systems refuse fsync on directories.
+    package static func syncFolder(of path: String) {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let dfd = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
-            _ = fsync(dfd)  // best effort: some file systems refuse fsync on directories
+            _ = fsync(dfd)
             close(dfd)
         }
+    }
+
+    /// Flushes the data of the closed file at `path` to disk; the system's reason on failure.
+    package static func syncFile(at path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(fd) }
+        return fsync(fd) == 0 ? nil : String(cString: strerror(errno))
     }
 
     /// Writes `bytes` to `path` atomically.

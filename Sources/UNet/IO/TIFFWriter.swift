@@ -1,5 +1,6 @@
 import CTIFF
 import Foundation
+import NN
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,8 +45,9 @@ extension ImageStack {
 }
 
 /// Writes a multi-page grayscale TIFF one page at a time, so a stack of any length is written with
-/// the memory of one page. The pages go to a temporary file in the destination's folder, renamed
-/// over `path` by `finish()` once all are written: readers never see a half-written file, and a
+/// the memory of one page. The pages go to a temporary file in the destination's folder, flushed to
+/// disk and renamed over `path` by `finish()` once all are written: readers never see a half-written
+/// file, a crash leaves the old file or the complete new one, and a
 /// writer dropped before `finish()` removes its temporary file. Files whose pixel data would pass
 /// classic TIFF's 4 GiB offsets are written as BigTIFF.
 ///
@@ -244,10 +246,16 @@ public final class TIFFPageWriter {
         h.close()
         handle = nil
         if h.sink.errorCount > 0 { throw writeFailure("libtiff reported errors while finishing the file", h.sink, errno: errno) }
+        // The data reaches the disk before the rename, and the rename after it: a crash leaves the
+        // old file or the complete new one.
+        if let reason = AtomicFileWriter.syncFile(at: temporary) {
+            throw fail("cannot flush the file to disk: \(reason)")
+        }
         guard rename(temporary, path) == 0 else {
             let code = errno
             throw fail("cannot rename the temporary file into place: \(errnoDescription(code))", systemErrorCode: code)
         }
+        AtomicFileWriter.syncFolder(of: path)
         finished = true
     }
 
