@@ -404,6 +404,10 @@ struct Train: ParsableCommand {
         let completed = checkpoint.completedEpochs
         let total = epochs ?? training.epochs
         if total <= completed {
+            // A kill between the last checkpoint and the logs leaves them an epoch short: complete them.
+            if collective.isLeader, (try? Trainer.completeLogs(of: checkpoint.url)) == true {
+                print("Brought metrics.csv and training-curve.svg up to the \(completed) epoch(s) in \(path)")
+            }
             throw CLIError.usage("--epochs \(total): \(path) has already trained \(completed) epoch(s); pass --epochs N with N > \(completed) to continue")
         }
         let dataFolder: URL

@@ -109,6 +109,14 @@ final class CLITests: XCTestCase {
         // Nothing left to do: a usage error that says how to extend.
         let again = try unet(["train", "--resume", resumed.appendingPathComponent("last.safetensors").path])
         try expectOneLineError(again, status: 64, mentioning: "--epochs")
+        XCTAssertFalse(again.stdout.contains("Brought metrics.csv"), again.stdout)
+        // Logs an epoch short of the checkpoint (a kill between the two) are completed on the way.
+        let metrics = resumed.appendingPathComponent("metrics.csv")
+        try Data(csv.split(separator: "\n").dropLast().joined(separator: "\n").utf8).write(to: metrics)
+        let short = try unet(["train", "--resume", resumed.appendingPathComponent("last.safetensors").path])
+        try expectOneLineError(short, status: 64, mentioning: "--epochs")
+        XCTAssertTrue(short.stdout.contains("Brought metrics.csv and training-curve.svg up to the 2 epoch(s)"), short.stdout)
+        XCTAssertEqual(try String(contentsOf: metrics, encoding: .utf8), csv)
         // Settings come from the checkpoint.
         let changed = try unet(["train", "--resume", f.last, "--lr", "0.1"])
         try expectOneLineError(changed, status: 64, mentioning: "--lr")

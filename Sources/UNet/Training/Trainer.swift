@@ -400,10 +400,28 @@ public final class Trainer {
 
     func writeLogs() throws {
         guard collective.isLeader else { return }
-        let classes = model.configuration.classes
-        let csv = ([EpochRecord.csvHeader(classes: classes)] + history.map(\.csvRow)).joined(separator: "\n") + "\n"
+        try Self.writeLogs(history: history, model: model.configuration, to: runFolder)
+    }
+
+    /// Writes `metrics.csv` and `training-curve.svg` of `history` into `runFolder`, atomically.
+    static func writeLogs(history: [EpochRecord], model: UNetConfiguration, to runFolder: URL) throws {
+        let csv = ([EpochRecord.csvHeader(classes: model.classes)] + history.map(\.csvRow)).joined(separator: "\n") + "\n"
         try AtomicFileWriter.write(Array(csv.utf8), to: runFolder.appendingPathComponent("metrics.csv").path)
-        try AtomicFileWriter.write(Array(trainingCurveSVG(history, title: model.configuration.summary).utf8),
+        try AtomicFileWriter.write(Array(trainingCurveSVG(history, title: model.summary).utf8),
                                    to: runFolder.appendingPathComponent("training-curve.svg").path)
+    }
+
+    /// Brings `metrics.csv` and `training-curve.svg` next to `checkpoint` up to the history it holds,
+    /// when `metrics.csv` has fewer epochs (a kill between the checkpoint and the logs leaves them
+    /// one epoch short). Returns true when it rewrote them.
+    /// - Throws: `CheckpointSummary`'s errors for an unreadable checkpoint; `FileWriteError`.
+    @discardableResult
+    public static func completeLogs(of checkpoint: URL) throws -> Bool {
+        let summary = try CheckpointSummary.load(from: checkpoint)
+        let metrics = checkpoint.deletingLastPathComponent().appendingPathComponent("metrics.csv")
+        let rows = (try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        guard rows - 1 < summary.history.count else { return false }
+        try writeLogs(history: summary.history, model: summary.model, to: checkpoint.deletingLastPathComponent())
+        return true
     }
 }
