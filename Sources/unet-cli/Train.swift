@@ -341,12 +341,7 @@ struct Train: ParsableCommand {
                 throw CLIError.usage("--out \(runFolder.path) already holds a run; choose another --out, or continue it with --resume \(runFolder.appendingPathComponent("last.safetensors").path)")
             }
             try createFolder(runFolder, flag: "--out")
-            if data == nil {
-                let dataFolder = runFolder.appendingPathComponent("synthetic-data")
-                print("No --data given: generating the embedded synthetic EM dataset (\(TrainDefaults.syntheticSlices) labelled slices + \(TrainDefaults.syntheticTestSlices) test slices of \(TrainDefaults.syntheticSize)x\(TrainDefaults.syntheticSize), seed \(TrainDefaults.syntheticSeed)) into \(dataFolder.path)")
-                let generator = SyntheticEM(width: TrainDefaults.syntheticSize, height: TrainDefaults.syntheticSize, seed: TrainDefaults.syntheticSeed)
-                try generator.write(to: dataFolder, trainCount: TrainDefaults.syntheticSlices, testCount: TrainDefaults.syntheticTestSlices)
-            }
+            if data == nil { _ = try writeSyntheticData(into: runFolder) }
             runFolderPath = runFolder.path
         }
         collective.broadcast(&runFolderPath, from: 0)
@@ -360,6 +355,16 @@ struct Train: ParsableCommand {
         return try Trainer(model: unet, trainSlices: dataset.train, validationSlices: dataset.validation,
                            configuration: training, runFolder: runFolder, dataDescription: dataFolder.path,
                            collective: collective)
+    }
+
+    /// Generates the embedded synthetic dataset into `<runFolder>/synthetic-data` (for a run without
+    /// --data), saying so; returns that folder.
+    func writeSyntheticData(into runFolder: URL) throws -> URL {
+        let dataFolder = runFolder.appendingPathComponent("synthetic-data")
+        print("No --data given: generating the embedded synthetic EM dataset (\(TrainDefaults.syntheticSlices) labelled slices + \(TrainDefaults.syntheticTestSlices) test slices of \(TrainDefaults.syntheticSize)x\(TrainDefaults.syntheticSize), seed \(TrainDefaults.syntheticSeed)) into \(dataFolder.path)")
+        let generator = SyntheticEM(width: TrainDefaults.syntheticSize, height: TrainDefaults.syntheticSize, seed: TrainDefaults.syntheticSeed)
+        try generator.write(to: dataFolder, trainCount: TrainDefaults.syntheticSlices, testCount: TrainDefaults.syntheticTestSlices)
+        return dataFolder
     }
 
     /// The validation slices of a new run: --val-slices, the block of --fold of --folds (of the

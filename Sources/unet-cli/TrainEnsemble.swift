@@ -38,13 +38,7 @@ extension Train {
         try createFolder(folder, flag: "--out")
         // Absolute, so that a resume from another folder can start a member again.
         var dataArguments = data.map { ["--data", fileURL($0).path] } ?? []
-        if data == nil {
-            let dataFolder = folder.appendingPathComponent("synthetic-data")
-            print("No --data given: generating the embedded synthetic EM dataset (\(TrainDefaults.syntheticSlices) labelled slices + \(TrainDefaults.syntheticTestSlices) test slices of \(TrainDefaults.syntheticSize)x\(TrainDefaults.syntheticSize), seed \(TrainDefaults.syntheticSeed)) into \(dataFolder.path)")
-            let generator = SyntheticEM(width: TrainDefaults.syntheticSize, height: TrainDefaults.syntheticSize, seed: TrainDefaults.syntheticSeed)
-            try generator.write(to: dataFolder, trainCount: TrainDefaults.syntheticSlices, testCount: TrainDefaults.syntheticTestSlices)
-            dataArguments = ["--data", dataFolder.path]
-        }
+        if data == nil { dataArguments = ["--data", try writeSyntheticData(into: folder).path] }
         let seeds = (0..<count).map { firstSeed + UInt64($0) }
         let names = seeds.map(EnsembleManifest.memberName)
         let shared = removingOptions(["--members", "--out", "--seed", "--threads", "--data"], from: trainArguments()) + dataArguments
