@@ -65,6 +65,19 @@ final class EnsembleTrainingCLITests: XCTestCase {
         let runFile = try unet(["evaluate", "--model", alone.appendingPathComponent("best.safetensors").path, "--data", data, "--json"])
         XCTAssertEqual(try scores(runFolder)["mean_jaccard"] as? Double, try scores(runFile)["mean_jaccard"] as? Double)
 
+        // `unet info` of the folder: every member and the saved score; of a run folder: its last checkpoint.
+        let info = try unet(["info", ensemble.path])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        for line in ["Ensemble: \(ensemble.path), 2 members", "seed-3: U-Net base 4", "seed-4: U-Net base 4", "epoch 2 of 2",
+                     String(format: "Ensemble score (%@): mean Jaccard %.6f", ensemble.appendingPathComponent("evaluation.json").path, jaccard)] {
+            XCTAssertTrue(info.stdout.contains(line), "no '\(line)' in:\n\(info.stdout)")
+        }
+        let infoJSON = try scores(unet(["info", ensemble.path, "--json"]))
+        XCTAssertEqual((infoJSON["members"] as? [[String: Any]])?.map { $0["epoch"] as? Int }, [2, 2])
+        XCTAssertEqual((infoJSON["evaluation"] as? [String: Any])?["mean_jaccard"] as? Double, jaccard)
+        let runInfo = try unet(["info", alone.path])
+        XCTAssertTrue(runInfo.stdout.contains("Checkpoint: \(alone.appendingPathComponent("last.safetensors").path)"), runInfo.stdout)
+
         // Continue both members; one without checkpoints starts again as it first started.
         for file in ["best.safetensors", "last.safetensors"] {
             try FileManager.default.removeItem(at: ensemble.appendingPathComponent("seed-4/\(file)"))
@@ -106,6 +119,7 @@ final class EnsembleTrainingCLITests: XCTestCase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try expectOneLineError(try unet(["evaluate", "--model", folder.path, "--data", f.data.path]), status: 66,
                                mentioning: "ensemble.json")
+        try expectOneLineError(try unet(["info", folder.path]), status: 66, mentioning: "ensemble.json")
 
         // A manifest naming a member outside its folder, or not JSON at all, is refused by name.
         let manifest = folder.appendingPathComponent("ensemble.json")
@@ -118,6 +132,7 @@ final class EnsembleTrainingCLITests: XCTestCase {
         try expectOneLineError(try unet(["predict", "--model", folder.path, "--input", "x.tif", "--output", "y.tif"]),
                                status: 65, mentioning: manifest.path)
         try expectOneLineError(try unet(["train", "--resume", folder.path]), status: 65, mentioning: manifest.path)
+        try expectOneLineError(try unet(["info", folder.path]), status: 65, mentioning: manifest.path)
         try expectOneLineError(try unet(["train", "--resume", folder.path, "--out", "elsewhere"]), status: 64, mentioning: "--out")
     }
 }

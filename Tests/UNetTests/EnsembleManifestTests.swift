@@ -29,7 +29,7 @@ final class EnsembleManifestTests: XCTestCase {
         let path = folder.appendingPathComponent("ensemble.json").path
         func expect(_ json: String?, _ reason: String, line: UInt = #line) {
             try? FileManager.default.removeItem(atPath: path)
-            if let json { FileManager.default.createFile(atPath: path, contents: Data(json.utf8)) }
+            if let json { _ = FileManager.default.createFile(atPath: path, contents: Data(json.utf8)) }
             XCTAssertThrowsError(try EnsembleManifest.load(from: folder), line: line) { error in
                 guard let error = error as? EnsembleManifestError else { return XCTFail("\(error)", line: line) }
                 XCTAssertEqual(error.path, path, line: line)
