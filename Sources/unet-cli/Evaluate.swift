@@ -74,7 +74,7 @@ struct Evaluate: ParsableCommand {
         if !summary.isEmpty {
             let others: [(String, Bool)] = [("--model", !model.isEmpty), ("--data", data != nil), ("--val-slices", valSlices != nil),
                                             ("--folds", folds != nil), ("--fold", fold != nil), ("--all", all), ("--tta", tta),
-                                            ("--store-threshold", storeThreshold)]
+                                            ("--store-threshold", storeThreshold), ("--save-json", saveJSON != nil)]
             if let flag = others.first(where: { $0.1 })?.0 { throw CLIError.usage("--summary reads saved evaluations: it takes no \(flag)") }
             if summary.count < 2 { throw CLIError.usage("--summary \(summary.joined(separator: " ")): expected at least 2 evaluation files (a mean and standard deviation need two)") }
             return

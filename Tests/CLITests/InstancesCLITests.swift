@@ -68,12 +68,19 @@ final class InstancesCLITests: XCTestCase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var files: [String] = []
         for fold in 0..<2 {
-            let r = try unet(["evaluate", "--model", f.best, "--data", f.data.path, "--folds", "3", "--fold", String(fold), "--json"])
+            // --save-json writes the object --json prints.
+            let saved = folder.appendingPathComponent("saved/fold\(fold).json").path
+            let r = try unet(["evaluate", "--model", f.best, "--data", f.data.path, "--folds", "3", "--fold", String(fold), "--json",
+                              "--save-json", saved])
             XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(try String(contentsOfFile: saved, encoding: .utf8), r.stdout)
             let path = folder.appendingPathComponent("fold\(fold).json").path
             try Data(r.stdout.utf8).write(to: URL(fileURLWithPath: path))
             files.append(path)
         }
+        try expectOneLineError(try unet(["evaluate", "--model", f.best, "--data", f.data.path, "--save-json", "/dev/null/x.json"]),
+                               status: 73, mentioning: "--save-json")
+        try expectOneLineError(try unet(["evaluate", "--summary"] + files + ["--save-json", "x.json"]), status: 64, mentioning: "--save-json")
         let table = try unet(["evaluate", "--summary"] + files)
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssertTrue(table.stdout.contains("2 evaluations"), table.stdout)
