@@ -89,7 +89,7 @@ struct ModelBenchOptions: ParsableArguments {
         if profile {
             // The profile goes to stderr with --json, so stdout stays one JSON object.
             let text = profileTable(rows, steps: options.runs, wallSeconds: wallSeconds)
-            if json { FileHandle.standardError.write(Data((text + "\n").utf8)) } else { print(text) }
+            if json { printError(text) } else { print(text) }
         }
     }
 }

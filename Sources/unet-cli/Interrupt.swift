@@ -37,7 +37,7 @@ final class InterruptFlag {
                     onFirst(sig)
                 } else {
                     onAgain?(sig)
-                    FileHandle.standardError.write(Data("\nunet: interrupted again: exiting without waiting for the checkpoint\n".utf8))
+                    printError("\nunet: interrupted again: exiting without waiting for the checkpoint")
                     exit(ExitStatus.interrupted.rawValue)
                 }
             }

@@ -127,9 +127,10 @@ func alignedTestTimeAugmentationNote(path: String) -> String {
 /// Whether standard output is a terminal.
 var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 
-/// Writes one line to stderr.
+/// Writes one line to stderr. A closed stderr (a pipe whose reader ended) loses the line rather
+/// than trapping, as `FileHandle.write(_:)` would.
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    fputs(line + "\n", stderr)
 }
 
 /// `h:mm:ss` or `m:ss`.

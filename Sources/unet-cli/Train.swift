@@ -447,7 +447,7 @@ struct Train: ParsableCommand {
         interrupt.install { sig in
             guard isLeader else { return }
             let name = sig == SIGTERM ? "SIGTERM" : "Ctrl-C"
-            FileHandle.standardError.write(Data("\n\(name): stopping after this batch and saving a checkpoint (again to quit at once)\n".utf8))
+            printError("\n\(name): stopping after this batch and saving a checkpoint (again to quit at once)")
         }
         defer { interrupt.uninstall() }
         let c = trainer.configuration
@@ -462,7 +462,14 @@ struct Train: ParsableCommand {
         warnIfBLASKernelIsNarrow()
 
         let progress = TrainingProgress(totalEpochs: c.epochs)
-        trainer.shouldStop = { interrupt.isRaised }
+        if let parent = ensembleParent() {
+            // A member of `--members`: when the parent ends, its output pipes close. Writes must then
+            // fail quietly, not kill the member, which saves its weights and stops at the next batch.
+            signal(SIGPIPE, SIG_IGN)
+            trainer.shouldStop = { interrupt.isRaised || getppid() != parent }
+        } else {
+            trainer.shouldStop = { interrupt.isRaised }
+        }
         trainer.onEvent = { progress.handle($0) }
 
         let outcome: TrainingOutcome

@@ -109,7 +109,7 @@ extension Train {
         let members = try runs.map { try MemberProcess(name: $0.name, arguments: $0.arguments + ["--threads", "\(threads)"]) }
         let interrupt = InterruptFlag()
         interrupt.install(onFirst: { sig in
-            FileHandle.standardError.write(Data("\n\(sig == SIGTERM ? "SIGTERM" : "Ctrl-C"): stopping every member after its batch; each saves a checkpoint (again to quit at once)\n".utf8))
+            printError("\n\(sig == SIGTERM ? "SIGTERM" : "Ctrl-C"): stopping every member after its batch; each saves a checkpoint (again to quit at once)")
             for member in members { member.signal(SIGINT) }
         }, onAgain: { _ in
             for member in members { member.signal(SIGINT) }
@@ -185,6 +185,9 @@ final class MemberProcess: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = errors
         process.standardInput = FileHandle.nullDevice
+        var environment = ProcessInfo.processInfo.environment
+        environment[ensembleParentVariable] = "\(getpid())"
+        process.environment = environment
     }
 
     /// Starts the process (in its own process group, so a terminal's Ctrl-C reaches only the parent,
@@ -239,6 +242,15 @@ private func relayLines(from handle: FileHandle, toStandardError: Bool, prefix: 
         }
     }
     if !pending.isEmpty { emit(pending) }
+}
+
+/// The environment variable through which a member learns its parent's process id, so that it
+/// can notice the parent's end (`kill -9`, a closed terminal) and stop with a checkpoint.
+let ensembleParentVariable = "UNET_ENSEMBLE_PARENT"
+
+/// The ensemble process that started this one as a member, if any.
+func ensembleParent() -> pid_t? {
+    ProcessInfo.processInfo.environment[ensembleParentVariable].flatMap { pid_t($0) }.flatMap { $0 > 1 ? $0 : nil }
 }
 
 /// This executable's file, to start copies of it.

@@ -112,6 +112,38 @@ final class EnsembleTrainingCLITests: XCTestCase {
         }
     }
 
+    func testMembersSaveAndStopWhenTheirParentIsKilled() throws {
+        let ensemble = folder.appendingPathComponent("orphaned")
+        let process = try start(["train"] + trainFlags(epochs: 100_000) + ["--members", "2", "--out", ensemble.path])
+        // A member prints its epoch line before it saves; by epoch 2's line, epoch 1's checkpoint is there.
+        XCTAssertTrue(try process.waitForOutput("[seed-1] EPOCH 2:", timeout: 120))
+        XCTAssertTrue(try process.waitForOutput("[seed-0] EPOCH 2:", timeout: 120))
+        let members = childProcesses(of: process.process.processIdentifier)
+        XCTAssertEqual(members.count, 2, "the ensemble's processes: \(members)")
+        _ = try process.kill9()
+        for pid in members {
+            XCTAssertTrue(waitForEnd(of: pid, timeout: 120), "member \(pid) still runs after its parent's kill -9")
+        }
+        // Each member saved its weights when it stopped, after its last epoch's logs. At an epoch's end
+        // the checkpoint is written before the logs, so a member that died mid-epoch (killed by
+        // writing to its parent's closed pipe) would leave metrics.csv the newer file.
+        for member in ["seed-0", "seed-1"] {
+            let run = ensemble.appendingPathComponent(member)
+            let last = try modificationDate(run.appendingPathComponent("last.safetensors"))
+            let logs = try modificationDate(run.appendingPathComponent("metrics.csv"))
+            XCTAssertGreaterThan(last, logs, "\(member) did not save a checkpoint when its parent ended")
+        }
+        XCTAssertEqual(try temporaryFiles(under: ensemble), [])
+
+        // The ensemble resumes from those checkpoints.
+        let info = try scores(unet(["info", ensemble.path, "--json"]))
+        let done = try XCTUnwrap((info["members"] as? [[String: Any]])?.compactMap { $0["epoch"] as? Int })
+        XCTAssertEqual(done.count, 2)
+        let resumed = try unet(["train", "--resume", ensemble.path, "--epochs", "\(done.max()! + 1)"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("Scoring the ensemble of 2 members"), resumed.stdout)
+    }
+
     func testBadFlagsAndFoldersGiveClearErrors() throws {
         let f = try Fixture.shared()
         try expectOneLineError(try unet(["train", "--members", "0"]), status: 64, mentioning: "--members 0")

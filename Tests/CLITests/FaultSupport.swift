@@ -116,3 +116,38 @@ func scriptRun(_ name: String, in folder: URL) throws -> CLIRun {
     }
     return CLIRun(status: status, stdout: try text("out"), stderr: try text("err"))
 }
+
+/// The processes whose parent is `pid` (from /proc; Linux only).
+func childProcesses(of pid: pid_t) -> [pid_t] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { pid_t($0) }.filter { processStatus($0)?.parent == pid }.sorted()
+}
+
+/// The state letter and parent of process `pid` (fields 3 and 4 of /proc/PID/stat), or nil when it
+/// no longer exists.
+func processStatus(_ pid: pid_t) -> (state: Character, parent: pid_t)? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count >= 2, let state = fields[0].first, let parent = pid_t(fields[1]) else { return nil }
+    return (state, parent)
+}
+
+/// Waits until process `pid` has ended (gone, or a zombie nobody reaps); false after `timeout` seconds.
+func waitForEnd(of pid: pid_t, timeout: Double) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        guard let status = processStatus(pid), status.state != "Z", status.state != "X" else { return true }
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    return false
+}
+
+/// When `file` was last modified.
+func modificationDate(_ file: URL) throws -> Date {
+    let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+    guard let date = attributes[.modificationDate] as? Date else {
+        throw FixtureError(message: "\(file.path) has no modification date")
+    }
+    return date
+}
