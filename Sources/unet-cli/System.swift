@@ -40,9 +40,10 @@ let versionText: String = {
 nonisolated(unsafe) private var warnedAboutBLASKernel = false
 
 /// Prints `report.kernelWarning` on stderr the first time it is called in this process (on rank 0 of
-/// an MPI job), when the OpenBLAS kernels in use are narrower than the CPU's vectors.
+/// an MPI job; in an ensemble, by the parent only), when the OpenBLAS kernels in use are narrower
+/// than the CPU's vectors.
 func warnIfBLASKernelIsNarrow(_ report: SystemReport = currentSystemReport()) {
-    guard !warnedAboutBLASKernel, jobRank == 0, let warning = report.kernelWarning else { return }
+    guard !warnedAboutBLASKernel, jobRank == 0, ensembleParent() == nil, let warning = report.kernelWarning else { return }
     warnedAboutBLASKernel = true
     printError("unet: warning: \(warning)")
 }

@@ -115,6 +115,7 @@ extension Train {
             for member in members { member.signal(SIGINT) }
         })
         defer { interrupt.uninstall() }
+        warnIfBLASKernelIsNarrow()   // once here; the members do not repeat it
         for member in members { try member.start() }
         let statuses = members.map { $0.wait() }
         let resume = "\(programName) train --resume \(folder.path)\(epochsFlag.map { " --epochs \($0)" } ?? "")"
