@@ -147,13 +147,7 @@ public struct SystemReport: Codable, Sendable, Equatable {
     /// The vector width of an OpenBLAS x86-64 core (the names of `openblas_get_corename()`); nil for
     /// other architectures and unknown names.
     public static func vectorBits(ofOpenBLASCore name: String) -> Int? {
-        switch name.lowercased() {
-        case "skylakex", "cooperlake", "sapphirerapids": return 512
-        case "haswell", "zen", "sandybridge", "bulldozer", "piledriver", "steamroller", "excavator": return 256
-        case "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington",
-             "nehalem", "athlon", "opteron", "opteron_sse3", "barcelona", "nano", "bobcat": return 128
-        default: return nil
-        }
+        BLASKernel.vectorBits(ofCore: name)
     }
 
     /// "AVX-512", "AVX2/AVX" or "SSE" for a vector width.

@@ -229,6 +229,32 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(ConvolutionKernels.forwardPath(g).hasPrefix("winograd"))
     }
 
+    /// The default schedule on the U-Net's layers: F(4x4) on the thin-to-mid layers with enough
+    /// tiles, F(2x2) with few tiles or wide layers, the exact path for one channel and the widest
+    /// layers; with a 256-bit BLAS kernel, F(2x2) reaches the 512->1024 and 1536->512 layers too.
+    func testAutomaticScheduleOnUNetLayers() {
+        let rows: [(ConvGeometry, avx512: WinogradTile?, avx2: WinogradTile?)] = [
+            (Self.same(1, 1, 64, 512, 512), nil, nil),          // first layer: one input channel
+            (Self.same(1, 64, 64, 512, 512), .f4, .f4),
+            (Self.same(4, 16, 16, 256, 256), .f4, .f4),
+            (Self.same(1, 512, 512, 64, 64), .f2, .f2),         // above 768x256 pairs
+            (Self.same(4, 256, 256, 16, 16), .f2, .f2),         // 64 tiles
+            (Self.same(1, 512, 1024, 32, 32), nil, .f2),        // base-64 bottleneck-a
+            (Self.same(1, 1536, 512, 64, 64), nil, .f2),        // base-64 dec4a
+            (Self.same(1, 1024, 1024, 32, 32), nil, nil),       // level with the exact path on both
+            (Self.same(1, 64, 64, 8, 8), nil, nil),             // 4 tiles
+        ]
+        for (g, avx512, avx2) in rows {
+            let name = "\(g.inChannels)->\(g.outChannels) @\(g.height), batch \(g.batch)"
+            XCTAssertEqual(ConvolutionKernels.automaticWinogradTile(g, blasVectorBits: 512), avx512, name)
+            XCTAssertEqual(ConvolutionKernels.automaticWinogradTile(g, blasVectorBits: 256), avx2, name)
+            XCTAssertEqual(ConvolutionKernels.automaticWinogradTile(g, blasVectorBits: nil), avx512, name)
+        }
+        XCTAssertEqual(BLASKernel.vectorBits(ofCore: "Zen"), 256)
+        XCTAssertEqual(BLASKernel.vectorBits(ofCore: "Cooperlake"), 512)
+        XCTAssertNil(BLASKernel.vectorBits(ofCore: "NEOVERSEN1"))
+    }
+
     /// The rows of the direct 3x3 convolution `g`: for each image, filter tap and output row whose
     /// input row exists, `body(tap, xRow, yRow, columns, shift)` with `tap` the weight index, the
     /// starts of the input and output rows, and the output columns whose input column

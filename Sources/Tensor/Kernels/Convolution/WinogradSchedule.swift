@@ -25,14 +25,19 @@ extension ConvolutionKernels {
     ///   keep the transformed filters and blocks within the workspace, which F(4x4)'s 36 do not.
     /// - Above 512x512 channel pairs (the base-64 bottleneck and its decoder layer) neither fits the
     ///   workspace well and both measured level with the exact path.
+    /// - With a 256-bit (AVX2) kernel (`blasVectorBits`), whose GEMMs run at about half the rate,
+    ///   F(2x2) also wins on those wide layers up to 1536x512 channel pairs (base 64's first
+    ///   bottleneck layer and dec4a: 1.2-1.5x on a Zen 3 with OpenBLAS's `Zen` kernel; docs/PERFORMANCE.md,
+    ///   "A Zen 3 machine"). 1024->1024 stays level with the exact path there too.
     /// The weight gradient follows the same choice (`winogradWeightGradientTile`).
-    static func automaticWinogradTile(_ g: ConvGeometry) -> WinogradTile? {
+    static func automaticWinogradTile(_ g: ConvGeometry, blasVectorBits: Int? = BLASKernel.vectorBits) -> WinogradTile? {
         let cin = g.inChannels, cout = g.outChannels
         guard Swift.min(cin, cout) >= 16 else { return nil }
         let tiles = g.batch * ((g.outHeight + 3) / 4) * ((g.outWidth + 3) / 4)
         let pairs = cin * cout
         if pairs <= 768 * 256 && tiles >= 128 { return .f4 }
-        if pairs <= 512 * 512 && tiles >= 64 { return .f2 }
+        let widestF2 = (blasVectorBits ?? 512) <= 256 ? 1536 * 512 : 512 * 512
+        if pairs <= widestF2 && tiles >= 64 { return .f2 }
         return nil
     }
 
