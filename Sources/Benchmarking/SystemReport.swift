@@ -66,7 +66,7 @@ public struct SystemReport: Codable, Sendable, Equatable {
         let info = cpuInfo ?? ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
         let cpu = CPUInfo(parsing: info)
         let config = String(cString: openblas_get_config())
-        let core = String(cString: openblas_get_corename())
+        let core = BLASKernel.coreName
         #if DEBUG
         let build = "debug"
         #else
