@@ -180,8 +180,18 @@ final class MPITests: XCTestCase {
     /// A rank killed mid-run ends the job with a non-zero status, every checkpoint left loads, and
     /// the run resumes from the last one.
     func testKilledRankEndsTheJobWithoutACorruptCheckpoint() throws {
+        try killOneRankThenResume(victim: 1, folderName: "killed")
+    }
+
+    /// The same with rank 0 killed, the rank that writes the checkpoints: a write it was in the middle
+    /// of leaves at most a temporary file, never a partial checkpoint, and the resume removes it.
+    func testKilledLeaderEndsTheJobWithoutACorruptCheckpoint() throws {
+        try killOneRankThenResume(victim: 0, folderName: "killed-leader")
+    }
+
+    func killOneRankThenResume(victim: Int, folderName: String) throws {
         let f = try Fixture.shared()
-        let out = try folder("killed")
+        let out = try folder(folderName)
         let job = try start(["train", "--data", f.data.path, "--out", out.path, "--epochs", "200", "--tile", "32",
                              "--base-filters", "4", "--depth", "2", "--batch-size", "2", "--val-slices", "4-5",
                              "--threads", "1"], launcher: try mpirun(2))
@@ -192,18 +202,18 @@ final class MPITests: XCTestCase {
         }
         Thread.sleep(forTimeInterval: 0.3)
         let ranks = childProcesses(of: job.process.processIdentifier).filter { name(of: $0) == "unet" }
-        XCTAssertEqual(ranks.count, 2, "expected 2 unet ranks under mpirun")
-        if let victim = ranks.last { kill(victim, SIGKILL) }
+        XCTAssertEqual(ranks.map(rank(of:)).sorted { ($0 ?? -1) < ($1 ?? -1) }, [0, 1], "expected ranks 0 and 1 under mpirun")
+        if let pid = ranks.first(where: { rank(of: $0) == victim }) { kill(pid, SIGKILL) }
         let r = try job.finish()
-        XCTAssertNotEqual(r.status, 0, "the job went on after a rank died")
+        XCTAssertNotEqual(r.status, 0, "the job went on after rank \(victim) died")
         for name in ["last.safetensors", "best.safetensors"] {
             let path = out.appendingPathComponent(name).path
             guard FileManager.default.fileExists(atPath: path) else { continue }
             let info = try unet(["info", path])
             XCTAssertEqual(info.status, 0, "\(name) does not load: \(info.stderr)")
         }
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.contains(".tmp") }
-        XCTAssertEqual(leftovers, [], "temporary files left behind")
+        let temporaries = { try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.contains(".tmp") } }
+        if victim != 0 { XCTAssertEqual(try temporaries(), [], "temporary files left behind") }
 
         // The run goes on from rank 0's last checkpoint, here as one process.
         let last = out.appendingPathComponent("last.safetensors")
@@ -214,6 +224,18 @@ final class MPITests: XCTestCase {
         let resumed = try unet(["train", "--resume", last.path, "--epochs", "\(done + 1)", "--threads", "1"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stdout.contains("EPOCH \(done + 1):"), resumed.stdout)
+        XCTAssertEqual(try temporaries(), [], "temporary files left after the resume")
+    }
+
+    /// The MPI rank of process `pid`, from the `OMPI_COMM_WORLD_RANK` that Open MPI sets in its environment.
+    func rank(of pid: Int32) -> Int? {
+        guard let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        let prefix = "OMPI_COMM_WORLD_RANK="
+        for entry in environment.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            if text.hasPrefix(prefix) { return Int(text.dropFirst(prefix.count)) }
+        }
+        return nil
     }
 
     func name(of pid: Int32) -> String {
