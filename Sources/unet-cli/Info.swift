@@ -64,12 +64,7 @@ struct Info: ParsableCommand {
 
     /// The members of the ensemble in `folder`, each from its last checkpoint, and the saved score.
     func showEnsemble(_ folder: URL) throws {
-        let manifest: EnsembleManifest
-        do {
-            manifest = try EnsembleManifest.load(from: folder)
-        } catch let error as EnsembleManifestError {
-            throw CLIError(.dataError, "checkpoint \(error)")
-        }
+        let manifest = try loadEnsembleManifest(folder, flag: "checkpoint")
         var members: [Output] = []
         for member in manifest.memberFolders(in: folder) {
             let last = member.appendingPathComponent(Trainer.lastCheckpointFileName)

@@ -31,12 +31,7 @@ struct ModelFlags {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else { return [path] }
         if EnsembleManifest.exists(in: url) {
-            let manifest: EnsembleManifest
-            do {
-                manifest = try EnsembleManifest.load(from: url)
-            } catch let error as EnsembleManifestError {
-                throw CLIError(.dataError, "--model \(error)")
-            }
+            let manifest = try loadEnsembleManifest(url, flag: "--model")
             let best = manifest.bestCheckpoints(in: url)
             if let (name, missing) = zip(manifest.members, best).first(where: { !FileManager.default.fileExists(atPath: $0.1.path) }) {
                 throw CLIError(.noInput, "--model \(path): member \(name) has no \(missing.lastPathComponent) yet (no epoch of its training finished)")

@@ -111,6 +111,16 @@ func loadCheckpoint(_ path: String, flag: String) throws -> CheckpointSummary {
     return try CheckpointSummary.load(path: path)
 }
 
+/// Reads the `ensemble.json` of the folder given with `flag` (exit 65 naming the file and the
+/// problem when it cannot be used).
+func loadEnsembleManifest(_ folder: URL, flag: String) throws -> EnsembleManifest {
+    do {
+        return try EnsembleManifest.load(from: folder)
+    } catch let error as EnsembleManifestError {
+        throw CLIError(.dataError, "\(flag) \(error)")
+    }
+}
+
 /// True for a checkpoint trained with augmentation but without flips: such a model may have learned
 /// a sub-pixel offset of the labels, which flipped and rotated inputs turn around, so `--tta` aligns
 /// their predictions to the plain one before averaging.

@@ -61,12 +61,7 @@ extension Train {
         if out != nil { throw CLIError.usage("--out cannot be combined with --resume of an ensemble: its members stay in \(folder.path)") }
         if syncBatchNorm { throw CLIError.usage("--sync-batch-norm is for mpirun; an ensemble's members run alone") }
         threadOptions.apply()
-        let manifest: EnsembleManifest
-        do {
-            manifest = try EnsembleManifest.load(from: folder)
-        } catch let error as EnsembleManifestError {
-            throw CLIError(.dataError, "--resume \(error)")
-        }
+        let manifest = try loadEnsembleManifest(folder, flag: "--resume")
         var overrides: [String] = []
         if let data { overrides += ["--data", data] }
         if let valSlices { overrides += ["--val-slices", valSlices.description] }
